@@ -1,0 +1,77 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Hono } from 'hono'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { createApp } from '../../server/app'
+import { errorHandler } from '../../server/errors'
+import { parseConfig } from '../../updater/shared/config'
+import { UpdateError } from '../../updater/shared/errors'
+import { silentLogger } from '../../updater/shared/log'
+
+const config = parseConfig({}, { appDir: '/tmp/app', cwd: '/' })
+const startedAt = new Date('2026-11-23T10:00:00.000Z')
+const deps = { config, log: silentLogger(), build: { version: '1.4.0', commit: 'abc123' }, startedAt }
+
+describe('GET /api/health', () => {
+  test('answers status, version, commit and start time', async () => {
+    const res = await createApp(deps).request('/api/health')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    expect(await res.json()).toEqual({ status: 'ok', version: '1.4.0', commit: 'abc123', startedAt: '2026-11-23T10:00:00.000Z' })
+  })
+})
+
+describe('errors', () => {
+  test('unknown API routes are 404 JSON', async () => {
+    const res = await createApp(deps).request('/api/nope', { method: 'POST' })
+    expect(res.status).toBe(404)
+    expect(await res.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no route for POST /api/nope' } })
+  })
+
+  const app = new Hono()
+    .get('/known', () => {
+      throw new UpdateError('LOCKED', 'an update is running', { hint: 'wait for it to finish' })
+    })
+    .get('/boom', () => {
+      throw new Error('secret internals at /etc/shadow')
+    })
+    .onError(errorHandler(silentLogger()))
+
+  test('an UpdateError answers its code, message and hint with its status', async () => {
+    const res = await app.request('/known')
+    expect(res.status).toBe(409)
+    expect(await res.json()).toEqual({ error: { code: 'LOCKED', message: 'an update is running', hint: 'wait for it to finish' } })
+  })
+
+  test('anything else is a 500 that does not leak internals', async () => {
+    const res = await app.request('/boom')
+    expect(res.status).toBe(500)
+    const body = await res.text()
+    expect(body).not.toContain('shadow')
+    expect(JSON.parse(body)).toEqual({ error: { code: 'INTERNAL', message: 'internal server error' } })
+  })
+})
+
+describe('web assets', () => {
+  let webDir: string
+  beforeAll(async () => {
+    webDir = await mkdtemp(path.join(tmpdir(), 'upkeep-web-'))
+    await mkdir(path.join(webDir, 'assets'))
+    await writeFile(path.join(webDir, 'index.html'), '<!doctype html><title>Upkeep</title>')
+    await writeFile(path.join(webDir, 'assets', 'index-abc.js'), 'console.log(1)')
+  })
+  afterAll(() => rm(webDir, { recursive: true, force: true }))
+
+  test('index.html is never cached, hashed assets are immutable, client routes get the shell', async () => {
+    const app = createApp({ ...deps, webDir })
+    const index = await app.request('/')
+    expect(index.status).toBe(200)
+    expect(index.headers.get('cache-control')).toBe('no-cache')
+    const asset = await app.request('/assets/index-abc.js')
+    expect(asset.headers.get('cache-control')).toContain('immutable')
+    const route = await app.request('/settings/updates')
+    expect(await route.text()).toContain('<title>Upkeep</title>')
+    expect((await app.request('/assets/missing.js')).status).toBe(404)
+  })
+})

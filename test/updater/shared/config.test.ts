@@ -1,0 +1,98 @@
+import { describe, expect, test } from 'vitest'
+import { ConfigError, parseConfig, type Env } from '../../../updater/shared/config'
+
+const defaults = { appDir: '/srv/app', cwd: '/home/op' }
+
+function problemsOf(env: Env): string[] {
+  try {
+    parseConfig(env, defaults)
+  } catch (err) {
+    if (err instanceof ConfigError) return err.variables
+    throw err
+  }
+  return []
+}
+
+describe('parseConfig', () => {
+  test('defaults', () => {
+    expect(parseConfig({}, defaults)).toEqual({
+      port: 8080,
+      host: '127.0.0.1',
+      appDir: '/srv/app',
+      dataDir: '/srv/app/data',
+      backupDir: '/srv/app/backups',
+      updateRepo: undefined,
+      githubToken: undefined,
+      githubApiUrl: 'https://api.github.com',
+      updateCheckDisabled: false,
+      serviceManager: 'process',
+      logLevel: 'info',
+    })
+  })
+
+  test('every variable is read', () => {
+    const c = parseConfig(
+      {
+        PORT: '18123',
+        HOST: '0.0.0.0',
+        APP_DIR: 'app',
+        DATA_DIR: '/var/lib/upkeep',
+        BACKUP_DIR: 'bk',
+        UPDATE_REPO: 'acme/widget',
+        GITHUB_TOKEN: 'ghp_x',
+        GITHUB_API_URL: 'https://ghe.example.com/api/v3/',
+        UPDATE_CHECK_DISABLED: 'true',
+        UPKEEP_SERVICE_MANAGER: 'systemd',
+        LOG_LEVEL: 'DEBUG',
+      },
+      defaults,
+    )
+    expect(c).toEqual({
+      port: 18123,
+      host: '0.0.0.0',
+      appDir: '/home/op/app',
+      dataDir: '/var/lib/upkeep',
+      backupDir: '/home/op/bk',
+      updateRepo: 'acme/widget',
+      githubToken: 'ghp_x',
+      githubApiUrl: 'https://ghe.example.com/api/v3',
+      updateCheckDisabled: true,
+      serviceManager: 'systemd',
+      logLevel: 'debug',
+    })
+  })
+
+  test('DATA_DIR and BACKUP_DIR follow APP_DIR', () => {
+    const c = parseConfig({ APP_DIR: '/opt/upkeep' }, defaults)
+    expect([c.dataDir, c.backupDir]).toEqual(['/opt/upkeep/data', '/opt/upkeep/backups'])
+  })
+
+  test('empty values count as unset', () => {
+    expect(parseConfig({ PORT: '', LOG_LEVEL: ' ', UPDATE_REPO: '' }, defaults)).toMatchObject({ port: 8080, logLevel: 'info', updateRepo: undefined })
+  })
+
+  test('the service manager is detected from systemd’s INVOCATION_ID', () => {
+    expect(parseConfig({ INVOCATION_ID: 'abc' }, defaults).serviceManager).toBe('systemd')
+    expect(parseConfig({ INVOCATION_ID: 'abc', UPKEEP_SERVICE_MANAGER: 'process' }, defaults).serviceManager).toBe('process')
+  })
+
+  test.each([
+    [{ PORT: 'abc' }, ['PORT']],
+    [{ PORT: '65536' }, ['PORT']],
+    [{ PORT: '-1' }, ['PORT']],
+    [{ PORT: '80.5' }, ['PORT']],
+    [{ HOST: 'a b' }, ['HOST']],
+    [{ GITHUB_API_URL: 'not a url' }, ['GITHUB_API_URL']],
+    [{ GITHUB_API_URL: 'ftp://example.com' }, ['GITHUB_API_URL']],
+    [{ UPDATE_CHECK_DISABLED: 'maybe' }, ['UPDATE_CHECK_DISABLED']],
+    [{ UPKEEP_SERVICE_MANAGER: 'docker' }, ['UPKEEP_SERVICE_MANAGER']],
+    [{ LOG_LEVEL: 'loud' }, ['LOG_LEVEL']],
+    [{ PORT: 'x', LOG_LEVEL: 'y' }, ['PORT', 'LOG_LEVEL']],
+  ])('%o is rejected naming %o', (env, variables) => {
+    expect(problemsOf(env)).toEqual(variables)
+  })
+
+  test('the message names the variable and the bad value', () => {
+    expect(() => parseConfig({ PORT: 'abc' }, defaults)).toThrow(/PORT: must be a port number from 0 to 65535, got "abc"/)
+  })
+})

@@ -1,0 +1,125 @@
+import path from 'node:path'
+
+export type ServiceManagerKind = 'systemd' | 'process'
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+export interface Config {
+  port: number
+  host: string
+  appDir: string
+  dataDir: string
+  backupDir: string
+  updateRepo: string | undefined
+  githubToken: string | undefined
+  githubApiUrl: string
+  updateCheckDisabled: boolean
+  serviceManager: ServiceManagerKind
+  logLevel: LogLevel
+}
+
+export type Env = Readonly<Record<string, string | undefined>>
+
+/** A bad environment variable; `variables` names every one that was wrong. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+  constructor(readonly problems: readonly { variable: string; message: string }[]) {
+    super(problems.map((p) => `${p.variable}: ${p.message}`).join('\n'))
+  }
+  get variables(): string[] {
+    return this.problems.map((p) => p.variable)
+  }
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const TRUE = ['1', 'true', 'yes', 'on']
+const FALSE = ['0', 'false', 'no', 'off']
+
+export interface ConfigDefaults {
+  /** The checkout root, used when APP_DIR is unset. */
+  appDir: string
+  /** Relative paths in the environment are resolved against this. */
+  cwd: string
+}
+
+/**
+ * The one place environment variables are read. Pure: the same env gives the same config.
+ * Empty values count as unset (systemd's `Environment=PORT=` clears a variable that way).
+ */
+export function parseConfig(env: Env, defaults: ConfigDefaults): Config {
+  const problems: { variable: string; message: string }[] = []
+  const get = (name: string): string | undefined => {
+    const v = env[name]?.trim()
+    return v ? v : undefined
+  }
+  const fail = <T>(variable: string, message: string, fallback: T): T => {
+    problems.push({ variable, message })
+    return fallback
+  }
+
+  const port = ((): number => {
+    const raw = get('PORT')
+    if (raw === undefined) return 8080
+    if (!/^\d+$/.test(raw) || Number(raw) > 65535) {
+      return fail('PORT', `must be a port number from 0 to 65535, got "${raw}"`, 0)
+    }
+    return Number(raw)
+  })()
+
+  const host = get('HOST') ?? '127.0.0.1'
+  if (/\s/.test(host)) fail('HOST', `must be a host name or IP address, got "${host}"`, '')
+
+  const resolve = (p: string, base: string) => path.resolve(base, p)
+  const appDir = resolve(get('APP_DIR') ?? defaults.appDir, defaults.cwd)
+  const dataDir = resolve(get('DATA_DIR') ?? path.join(appDir, 'data'), defaults.cwd)
+  const backupDir = resolve(get('BACKUP_DIR') ?? path.join(appDir, 'backups'), defaults.cwd)
+
+  const githubApiUrl = ((): string => {
+    const raw = get('GITHUB_API_URL') ?? 'https://api.github.com'
+    let url: URL
+    try {
+      url = new URL(raw)
+    } catch {
+      return fail('GITHUB_API_URL', `must be an http(s) URL such as https://api.github.com, got "${raw}"`, '')
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      return fail('GITHUB_API_URL', `must use http or https, got "${url.protocol}"`, '')
+    }
+    return raw.replace(/\/+$/, '')
+  })()
+
+  const updateCheckDisabled = ((): boolean => {
+    const raw = get('UPDATE_CHECK_DISABLED')?.toLowerCase()
+    if (raw === undefined || FALSE.includes(raw)) return false
+    if (TRUE.includes(raw)) return true
+    return fail('UPDATE_CHECK_DISABLED', `must be true or false, got "${raw}"`, false)
+  })()
+
+  const serviceManager = ((): ServiceManagerKind => {
+    const raw = get('UPKEEP_SERVICE_MANAGER')
+    // systemd sets INVOCATION_ID for every process it starts as a unit.
+    if (raw === undefined) return get('INVOCATION_ID') ? 'systemd' : 'process'
+    if (raw === 'systemd' || raw === 'process') return raw
+    return fail('UPKEEP_SERVICE_MANAGER', `must be "systemd" or "process", got "${raw}"`, 'process')
+  })()
+
+  const logLevel = ((): LogLevel => {
+    const raw = get('LOG_LEVEL')?.toLowerCase() ?? 'info'
+    if ((LOG_LEVELS as string[]).includes(raw)) return raw as LogLevel
+    return fail('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`, 'info')
+  })()
+
+  if (problems.length) throw new ConfigError(problems)
+  return {
+    port,
+    host,
+    appDir,
+    dataDir,
+    backupDir,
+    updateRepo: get('UPDATE_REPO'),
+    githubToken: get('GITHUB_TOKEN'),
+    githubApiUrl,
+    updateCheckDisabled,
+    serviceManager,
+    logLevel,
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Error codes are persisted (journal, history, API replies): add new ones, never rename old ones.
+ */
+export const UPDATE_ERROR_CODES = [
+  'LOCKED',
+  'UPDATE_RUNNING',
+  'DIRTY_WORKTREE',
+  'FOREIGN_OWNER',
+  'NOT_NEWER',
+  'TAG_NOT_FOUND',
+  'TAG_MOVED',
+  'BAD_VERSION',
+  'BAD_REPO',
+  'DISK_FULL',
+  'BACKUP_FAILED',
+  'FETCH_FAILED',
+  'BUILD_FAILED',
+  'SWITCH_FAILED',
+  'RESTART_FAILED',
+  'HEALTH_CHECK_FAILED',
+  'ROLLBACK_FAILED',
+  'STALE',
+  'RECOVERY_GAVE_UP',
+  'NOT_FOUND',
+  'BAD_REQUEST',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'RATE_LIMITED',
+  'UPSTREAM_ERROR',
+  'INTERNAL',
+] as const
+
+export type UpdateErrorCode = (typeof UPDATE_ERROR_CODES)[number]
+
+export interface UpdateErrorOptions {
+  step?: string
+  hint?: string
+  cause?: unknown
+}
+
+/** The one error type that crosses boundaries: the updater's journal, the CLI and the HTTP API. */
+export class UpdateError extends Error {
+  override name = 'UpdateError'
+  readonly step: string | undefined
+  readonly hint: string | undefined
+  constructor(
+    readonly code: UpdateErrorCode,
+    message: string,
+    opts: UpdateErrorOptions = {},
+  ) {
+    super(message, { cause: opts.cause })
+    this.step = opts.step
+    this.hint = opts.hint
+  }
+
+  toJSON(): { code: UpdateErrorCode; message: string; hint?: string; step?: string } {
+    return {
+      code: this.code,
+      message: this.message,
+      ...(this.hint ? { hint: this.hint } : {}),
+      ...(this.step ? { step: this.step } : {}),
+    }
+  }
+}
+
+export function isUpdateError(err: unknown): err is UpdateError {
+  return err instanceof UpdateError
+}
