@@ -1,0 +1,33 @@
+/**
+ * The seam between the updater and whatever runs the server: systemd in production
+ * (`createSystemd`, adapters/systemd.ts), a pidfile and a detached process without it
+ * (`createProcessManager`, adapters/process-manager.ts).
+ */
+export interface ServiceState {
+  /** systemd's ActiveState; the process manager maps "running" to `active`, "gone" to `inactive` or `failed`. */
+  active: 'active' | 'activating' | 'deactivating' | 'inactive' | 'failed' | 'reloading' | 'unknown'
+  /** systemd's SubState (`running`, `auto-restart`, `dead`…), or the process manager's own word. */
+  subState: string
+  /** PID of the server process, undefined when none runs. */
+  mainPid: number | undefined
+  /** How often the service manager restarted the server by itself (systemd's NRestarts). */
+  restarts: number
+  /** Exit status of the last server process that ended, when known. */
+  exitStatus: number | undefined
+}
+
+export interface ServiceManager {
+  readonly kind: 'systemd' | 'process'
+  /** Stops the server if it runs and starts it again; resolves once the start was issued. */
+  restart(): Promise<void>
+  start(): Promise<void>
+  stop(): Promise<void>
+  state(): Promise<ServiceState>
+  /** The server's last log lines, attached to a failed health step. */
+  recentLogs(lines?: number): Promise<string[]>
+}
+
+/** A server that is gone or crash-looping: the health step stops waiting at once. */
+export function hasFailed(state: ServiceState, restartsBefore: number): boolean {
+  return state.active === 'failed' || state.restarts > restartsBefore || (state.active === 'inactive' && state.subState !== 'starting')
+}

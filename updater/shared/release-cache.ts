@@ -1,0 +1,43 @@
+import { readFile } from 'node:fs/promises'
+
+/** A release as the API and the UI show it; `version` is the tag without its `v`. */
+export interface ReleaseInfo {
+  version: string
+  tag: string
+  name: string
+  notesMarkdown: string
+  url: string
+  publishedAt: string
+  prerelease: boolean
+}
+
+/**
+ * `data/release-cache.json`: the last answer of the release source, written by the server
+ * (atomically) and read by the updater (`upkeep update` without a version takes `latest`).
+ * Fields may be added; none is renamed.
+ */
+export interface ReleaseCache {
+  /** `owner/name` the releases came from. */
+  repo: string
+  channel: 'stable' | 'prerelease'
+  /** ISO time of the last successful check (a 304 counts). */
+  checkedAt: string
+  etag?: string
+  lastModified?: string
+  /** The highest release for the channel, or null when the repo has none. */
+  latest: ReleaseInfo | null
+  /** Every usable release, highest first. */
+  releases: ReleaseInfo[]
+  /** How the list was obtained: the GitHub API, or `git ls-remote --tags` when the API was unreachable. */
+  via: 'api' | 'git'
+}
+
+/** The cached release list, or undefined when there is none or it cannot be read. */
+export async function readReleaseCache(file: string): Promise<ReleaseCache | undefined> {
+  try {
+    const cache = JSON.parse(await readFile(file, 'utf8')) as ReleaseCache
+    return typeof cache === 'object' && cache && Array.isArray(cache.releases) ? cache : undefined
+  } catch {
+    return undefined
+  }
+}
