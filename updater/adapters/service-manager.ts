@@ -26,8 +26,3 @@ export interface ServiceManager {
   /** The server's last log lines, attached to a failed health step. */
   recentLogs(lines?: number): Promise<string[]>
 }
-
-/** A server that is gone or crash-looping: the health step stops waiting at once. */
-export function hasFailed(state: ServiceState, restartsBefore: number): boolean {
-  return state.active === 'failed' || state.restarts > restartsBefore || (state.active === 'inactive' && state.subState !== 'starting')
-}
