@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises'
 import { writeJsonAtomic, type AtomicWriteOptions } from '../../updater/shared/atomic-write'
+import { isUpdateError } from '../../updater/shared/errors'
 import type { Logger } from '../../updater/shared/log'
 import { readReleaseCache, type ReleaseCache, type ReleaseCheckError } from '../../updater/shared/release-cache'
 import type { Clock } from './clock'
@@ -212,6 +213,7 @@ export function createReleaseSource(deps: ReleaseSourceDeps): ReleaseSource {
 
 function toCheckError(err: unknown, now: Date, hasToken: boolean): ReleaseCheckError {
   const at = now.toISOString()
+  if (isUpdateError(err)) return { ...err.toJSON(), at }
   if (!(err instanceof GitHubError)) {
     return { code: 'UPSTREAM_ERROR', message: `release check failed: ${err instanceof Error ? err.message : String(err)}`, at }
   }

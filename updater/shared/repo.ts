@@ -18,13 +18,15 @@ export const REPO_HINT = 'use owner/name, e.g. acme/widget: letters, digits, "-"
 
 /** Why `value` is not a valid `owner/name`, or undefined when it is. Pure. */
 export function repoProblem(value: string): string | undefined {
+  const bad = /[^A-Za-z0-9._/-]/.exec(value)
+  if (bad) return `${JSON.stringify(bad[0])} cannot be part of a repository name`
   const parts = value.split('/')
   if (parts.length !== 2) return 'must be exactly owner/name'
   const [owner, name] = parts as [string, string]
   if (!owner || !name) return 'owner and name must not be empty'
   if (owner.startsWith('-') || name.startsWith('-')) return 'must not start with "-"'
   if (!OWNER_RE.test(owner)) return `owner "${owner}" may only hold letters, digits, "-" and "_" (at most 39)`
-  if (!NAME_RE.test(name)) return `name "${name}" may only hold letters, digits, "-", "_" and "." (at most 100)`
+  if (!NAME_RE.test(name)) return `name "${name}" is longer than 100 characters`
   if (name.includes('..') || name === '.') return 'must not contain ".."'
   if (name.toLowerCase().endsWith('.git')) return 'must not end in ".git"'
   return undefined
