@@ -1,4 +1,4 @@
-import { simpleGit } from 'simple-git'
+import { execa } from 'execa'
 
 /**
  * The two questions the server asks the checkout's git, with fixed arguments only: no
@@ -12,24 +12,35 @@ export interface OriginGit {
 }
 
 export function createOriginGit(appDir: string, opts: { timeoutMs?: number } = {}): OriginGit {
-  const git = () =>
-    simpleGit({ baseDir: appDir, timeout: { block: opts.timeoutMs ?? 20_000 } })
-      // Never wait for a password prompt, nor ask an ssh agent to confirm a host key.
-      .env({ ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes' })
+  // execa, not a shell: the arguments are fixed strings passed as argv.
+  const git = (args: string[]) => execa('git', args, { cwd: appDir, env: gitEnv(process.env), extendEnv: false, timeout: opts.timeoutMs ?? 20_000, stdin: 'ignore' })
   return {
     async originUrl() {
       try {
-        const url = (await git().remote(['get-url', 'origin'])) ?? ''
-        return url.trim() || undefined
+        return (await git(['remote', 'get-url', 'origin'])).stdout.trim() || undefined
       } catch {
         return undefined
       }
     },
     async remoteTags() {
-      const out = await git().listRemote(['--tags', '--refs', 'origin'])
-      return parseLsRemoteTags(out)
+      try {
+        return parseLsRemoteTags((await git(['ls-remote', '--tags', '--refs', 'origin'])).stdout)
+      } catch (err) {
+        const e = err as { shortMessage?: string; stderr?: string }
+        throw new Error(`git ls-remote --tags origin failed: ${(e.stderr || e.shortMessage || String(err)).trim().split('\n').slice(-3).join(' ')}`, { cause: err })
+      }
     },
   }
+}
+
+// A small environment: nothing that makes git run other programs (EDITOR, GIT_SSH_COMMAND, GIT_ASKPASS…).
+// GIT_TERMINAL_PROMPT=0: fail instead of waiting for a password nobody will type.
+const PASSED_ON = ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'SSH_AUTH_SOCK', 'XDG_CONFIG_HOME', 'GIT_CONFIG_NOSYSTEM', 'http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY']
+
+function gitEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = { GIT_TERMINAL_PROMPT: '0' }
+  for (const key of PASSED_ON) if (env[key] !== undefined) out[key] = env[key]!
+  return out
 }
 
 /** `<sha>\trefs/tags/<name>` lines → tag names. Pure. */
