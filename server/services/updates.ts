@@ -52,32 +52,37 @@ export interface UpdatesDeps {
 export function createUpdatesService(deps: UpdatesDeps): UpdatesService {
   async function report(explicit: boolean): Promise<UpdatesStatus> {
     const settings = await deps.settings.read()
-    const base = {
+    // One key order whatever happens: `--json` output is diffed and parsed by scripts.
+    const status = (fields: Pick<UpdatesStatus, 'latest' | 'checkedAt' | 'nextCheckAt' | 'source' | 'via' | 'error'>): UpdatesStatus => ({
       current: { version: deps.build.version, commit: deps.build.commit },
+      latest: fields.latest,
+      updateAvailable: fields.latest !== null && isNewer(fields.latest.version, deps.build.version),
+      checkedAt: fields.checkedAt,
+      nextCheckAt: fields.nextCheckAt,
+      source: fields.source,
       channel: settings.channel,
       checksDisabled: deps.checksDisabled,
       checkEnabled: settings.checkEnabled,
-    }
+      via: fields.via,
+      error: fields.error,
+    })
     let source: RepoSource
     try {
       source = await deps.resolver.resolve(settings.updateRepo)
     } catch (err) {
       if (!isUpdateError(err)) throw err
-      return { ...base, latest: null, updateAvailable: false, checkedAt: null, nextCheckAt: null, source: null, via: null, error: err.toJSON() }
+      return status({ latest: null, checkedAt: null, nextCheckAt: null, source: null, via: null, error: err.toJSON() })
     }
     const mode: CheckMode = deps.checksDisabled || (!settings.checkEnabled && !explicit) ? 'cached' : explicit ? 'force' : 'auto'
     const { cache, error, nextCheckAt } = await deps.releases.get({ repo: source.repo, channel: settings.channel }, mode)
-    const latest = cache?.latest ?? null
-    return {
-      ...base,
-      latest,
-      updateAvailable: latest !== null && isNewer(latest.version, deps.build.version),
+    return status({
+      latest: cache?.latest ?? null,
       checkedAt: cache?.checkedAt ?? null,
       nextCheckAt: nextCheckAt?.toISOString() ?? null,
       source,
       via: cache?.via ?? null,
       error: deps.checksDisabled ? null : (error ?? null),
-    }
+    })
   }
 
   return {
