@@ -177,10 +177,11 @@ class Cancelled extends Error {}
 /** Reads a line from the terminal without echoing it (raw mode; backspace and Ctrl-U edit, Ctrl-C cancels). */
 function readHidden(prompt: string, io: CliIo): Promise<string> {
   const { stdin, stderr } = io
-  stderr.write(prompt)
+  // Raw mode (no echo) before the prompt: whatever is typed once the prompt shows must not echo.
   stdin.setRawMode!(true)
   stdin.setEncoding('utf8')
   stdin.resume()
+  stderr.write(prompt)
   return new Promise((resolve, reject) => {
     let value = ''
     const finish = () => {
