@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -87,6 +87,7 @@ describe('server commands run as processes', () => {
 
   test('upkeep set-password on a terminal: asks twice and never echoes the password', async () => {
     // `script` gives the command a pseudo-terminal, as an operator's ssh session would.
+    if (spawnSync('script', ['--version']).error) throw new Error('this test needs script(1): apt-get install -y bsdutils')
     const child = spawn('script', ['-qefc', `${JSON.stringify(process.execPath)} updater/bin.mjs set-password`, '/dev/null'], {
       cwd: repoRoot,
       env: { ...process.env, ...env() },

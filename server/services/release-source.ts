@@ -184,7 +184,8 @@ export function createReleaseSource(deps: ReleaseSourceDeps): ReleaseSource {
         if (cache && now.getTime() - Date.parse(cache.checkedAt) < CACHE_TTL_MS) {
           return { cache, error: publicError(error), nextCheckAt: later(new Date(Date.parse(cache.checkedAt) + CACHE_TTL_MS)) }
         }
-        const errorAt = error ? Date.parse(error.at) : undefined
+        // A rate limit has its own time (below); other failures back off for a few minutes.
+        const errorAt = error && error.code !== 'RATE_LIMITED' ? Date.parse(error.at) : undefined
         if (errorAt !== undefined && now.getTime() - errorAt < RETRY_AFTER_ERROR_MS) {
           return { cache, error: publicError(error), nextCheckAt: later(new Date(errorAt + RETRY_AFTER_ERROR_MS)) }
         }

@@ -53,7 +53,9 @@ afterEach(async () => {
 
 describe('GET /api/updates', () => {
   test('answers the running version, the latest release and where it came from', async () => {
-    github.serveReleases(REPO, [githubRelease('v1.5.0'), githubRelease('v1.4.0', { publishedAt: '2026-10-01T08:00:00Z' })])
+    github.serveReleases(REPO, [githubRelease('v1.5.0'), githubRelease('v1.4.0', { publishedAt: '2026-10-01T08:00:00Z' })], {
+      link: '<https://api.github.com/repositories/708642/releases?per_page=100&page=2>; rel="next", <https://api.github.com/repositories/708642/releases?per_page=100&page=3>; rel="last"',
+    })
     const status = await getUpdates()
     expect(status).toEqual({
       current: { version: '1.4.0', commit: 'abc1234' },
@@ -270,6 +272,16 @@ describe('must show 4: rate limits and coalescing', () => {
     clock.advance(2000)
     await check()
     expect(github.requests).toHaveLength(2)
+  })
+
+  test('after a short retry-after, the automatic check comes right after it', async () => {
+    github.respond(REPO, () => secondaryRateLimitResponse(github.rate, 60))
+    expect((await getUpdates()).nextCheckAt).toBe('2026-11-23T10:01:00.000Z')
+    clock.advance(61_000)
+    github.serveReleases(REPO, [githubRelease('v1.5.0')])
+    const status = await getUpdates()
+    expect(github.requests).toHaveLength(2)
+    expect(status).toMatchObject({ latest: { tag: 'v1.5.0' }, error: null })
   })
 
   test('100 concurrent POST /api/updates/check make one upstream request', async () => {

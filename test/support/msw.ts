@@ -210,6 +210,8 @@ export interface RecordedRequest {
 export interface ServeOptions {
   etag?: string
   lastModified?: string
+  /** GitHub's pagination header, sent when there are more pages. */
+  link?: string
   /** Answers only after this promise settles (to hold a request in flight). */
   hold?: Promise<unknown>
 }
@@ -254,7 +256,7 @@ export function setupGitHubMock(clock: Clock): GitHubMock {
 
   const record = (request: Request) => requests.push({ method: request.method, url: request.url, headers: new Headers(request.headers) })
   const releasesUrl = (repo: string) => `${GITHUB_API}/repos/${repo}/releases`
-  const headersFor = (request: Request, extra: { etag?: string; lastModified?: string } = {}) =>
+  const headersFor = (request: Request, extra: { etag?: string; lastModified?: string; link?: string } = {}) =>
     githubHeaders({ rate: { ...rate }, ...extra, authenticated: request.headers.has('authorization') })
 
   return {
@@ -273,7 +275,7 @@ export function setupGitHubMock(clock: Clock): GitHubMock {
             return new HttpResponse(null, { status: 304, headers: headersFor(request, { etag, lastModified }) })
           }
           rate.remaining = Math.max(0, rate.remaining - 1)
-          return HttpResponse.json(releases, { headers: headersFor(request, { etag, lastModified }) })
+          return HttpResponse.json(releases, { headers: headersFor(request, { etag, lastModified, link: opts.link }) })
         }),
       )
     },
