@@ -169,8 +169,10 @@ async function errorMessage(res: Response): Promise<string | undefined> {
 }
 
 function describeNetworkError(err: unknown): string {
+  // fetch says only "fetch failed"; the reason (ECONNREFUSED, ENOTFOUND…) is in its cause.
   const cause = (err as { cause?: { code?: string; message?: string } })?.cause
   if (cause?.code) return cause.code
+  if (cause?.message) return cause.message
   return err instanceof Error ? err.message : String(err)
 }
 

@@ -31,7 +31,8 @@ export function createOriginGit(appDir: string, opts: { timeoutMs?: number } = {
         return parseLsRemoteTags((await git(['ls-remote', '--tags', '--refs', 'origin'])).stdout)
       } catch (err) {
         const e = err as { stderr?: string; message?: string }
-        throw new Error(`git ls-remote --tags origin failed: ${(e.stderr || e.message || String(err)).trim().split('\n').slice(-3).join(' ')}`, { cause: err })
+        const lines = (e.stderr || e.message || String(err)).split('\n').map((l) => l.trim()).filter(Boolean)
+        throw new Error(`git ls-remote --tags origin failed: ${(lines.find((l) => l.startsWith('fatal:')) ?? lines[0] ?? 'no output').slice(0, 300)}`, { cause: err })
       }
     },
   }
