@@ -6,7 +6,8 @@ import type { ReleaseCache } from '../../updater/shared/release-cache'
 import { adminHeaders, login } from '../support/auth'
 import { fakeClock, MINUTE, type FakeClock } from '../support/clock'
 import { fakeOriginGit } from '../support/fake-origin-git'
-import { githubRelease, notFoundResponse, rateLimitedResponse, secondaryRateLimitResponse, setupGitHubMock } from '../support/msw'
+import { http, HttpResponse } from 'msw'
+import { githubHeaders, githubRelease, notFoundResponse, rateLimitedResponse, secondaryRateLimitResponse, setupGitHubMock } from '../support/msw'
 import { createTestApp, type TestApp, type TestAppOptions } from '../support/test-app'
 
 const clock: FakeClock = fakeClock()
@@ -96,6 +97,26 @@ describe('GET /api/updates', () => {
 
     await getUpdates() // the app without a token
     expect(github.requests[1]!.headers.has('authorization')).toBe(false)
+  })
+})
+
+describe('GitHub Enterprise', () => {
+  test('GITHUB_API_URL with a path: the origin on that host is the source, the API under that path is asked', async () => {
+    const git = fakeOriginGit({ url: 'git@ghe.example.com:platform/widget.git' })
+    const ghe = await another({ env: { GITHUB_API_URL: 'https://ghe.example.com/api/v3', UPDATE_REPO: undefined }, git })
+    const c = await login(ghe.app)
+    github.use(
+      http.get('https://ghe.example.com/api/v3/repos/platform/widget/releases', ({ request }) => {
+        github.requests.push({ method: request.method, url: request.url, headers: request.headers })
+        return HttpResponse.json([githubRelease('v2.1.0', { repo: 'platform/widget', html_url: 'https://ghe.example.com/platform/widget/releases/tag/v2.1.0' })], {
+          headers: githubHeaders({ rate: github.rate, etag: '"ghe"' }),
+        })
+      }),
+    )
+    const status = (await (await ghe.app.request('/api/updates', { headers: { cookie: c } })).json()) as UpdatesStatus
+    expect(status.source).toEqual({ repo: 'platform/widget', from: 'origin' })
+    expect(status.latest?.url).toBe('https://ghe.example.com/platform/widget/releases/tag/v2.1.0')
+    expect(github.requests.map((r) => r.url)).toEqual(['https://ghe.example.com/api/v3/repos/platform/widget/releases?per_page=100'])
   })
 })
 
