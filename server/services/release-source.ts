@@ -67,8 +67,13 @@ export function createReleaseSource(deps: ReleaseSourceDeps): ReleaseSource {
   const matching = (cache: ReleaseCache | undefined, q: ReleaseQuery) =>
     cache && cache.repo === q.repo && cache.channel === q.channel && typeof cache.checkedAt === 'string' ? cache : undefined
 
+  // A cache that cannot be written (full disk, read-only data dir) costs requests, not the answer.
   async function save(cache: ReleaseCache): Promise<void> {
-    await writeJsonAtomic(deps.cacheFile, cache, deps.write)
+    try {
+      await writeJsonAtomic(deps.cacheFile, cache, deps.write)
+    } catch (err) {
+      log.error({ err, file: deps.cacheFile }, 'cannot write the release cache')
+    }
   }
 
   function limitOf(cache: ReleaseCache | undefined): Date | undefined {
@@ -161,7 +166,7 @@ export function createReleaseSource(deps: ReleaseSourceDeps): ReleaseSource {
         log.info({ repo: q.repo, latest: next.latest?.tag ?? null }, 'listed release tags with git ls-remote')
         await save(next)
         lastError = { key, error: next.lastError! }
-        return { cache: next, error: publicError(next.lastError), nextCheckAt: new Date(now.getTime() + RETRY_AFTER_ERROR_MS) }
+        return { cache: next, error: publicError(next.lastError), nextCheckAt: new Date(now.getTime() + CACHE_TTL_MS) }
       } catch (gitErr) {
         log.warn({ err: gitErr instanceof Error ? gitErr.message : gitErr }, 'git ls-remote fallback failed')
       }

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { writeJsonAtomic, type AtomicWriteOptions } from '../../updater/shared/atomic-write'
+import { writeFailed } from '../../updater/shared/errors'
 import type { Logger } from '../../updater/shared/log'
 import type { Clock } from './clock'
 
@@ -71,7 +72,10 @@ export function fileSessions(file: string, opts: { clock: Clock; log: Logger; wr
       const all = await load()
       fn(all)
       for (const [id, s] of all) if (!isLive(s)) all.delete(id)
-      await writeJsonAtomic(file, { sessions: [...all.values()] }, { ...opts.write, mode: 0o600 })
+      await writeJsonAtomic(file, { sessions: [...all.values()] }, { ...opts.write, mode: 0o600 }).catch((err) => {
+        sessions = undefined // memory may be ahead of the file now; read it again next time
+        throw writeFailed('the session', err)
+      })
       loadedStamp = await stampOf()
     })
     queue = run.catch(() => {})

@@ -1,6 +1,6 @@
 import { readFile, rename } from 'node:fs/promises'
 import { writeJsonAtomic, type AtomicWriteOptions } from '../../updater/shared/atomic-write'
-import { UpdateError } from '../../updater/shared/errors'
+import { UpdateError, writeFailed } from '../../updater/shared/errors'
 import type { Logger } from '../../updater/shared/log'
 import { parseRepoInput } from '../../updater/shared/repo'
 
@@ -107,8 +107,12 @@ export function fileSettings(file: string, opts: { log: Logger; write?: AtomicWr
         const before = normalize(raw)
         const after = { ...before, ...patch }
         // Keep an unreadable file for the operator instead of silently replacing it.
-        if (corrupt) await rename(file, `${file}.bad`)
-        await writeJsonAtomic(file, { ...raw, ...after }, opts.write)
+        try {
+          if (corrupt) await rename(file, `${file}.bad`)
+          await writeJsonAtomic(file, { ...raw, ...after }, opts.write)
+        } catch (err) {
+          throw writeFailed('the settings', err)
+        }
         return { before, after }
       })
       queue = run.catch(() => {})

@@ -1,5 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import type { UpdatesStatus } from '../../server/services/updates'
 import type { ReleaseCache } from '../../updater/shared/release-cache'
@@ -419,6 +421,20 @@ describe('GitHub failing', () => {
     github.respond(REPO, () => notFoundResponse(github.rate))
     const status = await getUpdates()
     expect(status.error).toMatchObject({ code: 'BAD_REPO', message: 'repository acme/widget not found on api.github.com', hint: expect.stringContaining('GITHUB_TOKEN') })
+  })
+
+  test('a cache that cannot be written still answers, and says so in the log', async () => {
+    const lines: { msg: string; file?: string }[] = []
+    const log = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => done(void lines.push(JSON.parse(String(chunk)))) }))
+    const a = await another({ log })
+    const c = await login(a.app)
+    // A directory where the file should be: the atomic rename over it fails, as on a full or read-only disk.
+    await mkdir(path.join(a.dataDir, 'release-cache.json', 'blocker'), { recursive: true })
+    github.serveReleases(REPO, [githubRelease('v1.5.0')])
+    const res = await a.app.request('/api/updates', { headers: { cookie: c } })
+    expect(res.status).toBe(200)
+    expect(await res.json()).toMatchObject({ latest: { tag: 'v1.5.0' }, error: null })
+    expect(lines.filter((l) => l.msg === 'cannot write the release cache').map((l) => l.file)).toEqual([path.join(a.dataDir, 'release-cache.json')])
   })
 
   test('a corrupt cache file is ignored and replaced', async () => {
