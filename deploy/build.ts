@@ -1,6 +1,7 @@
 // `npm run build [-- --out DIR]`: a self-contained build directory that runs without node_modules:
 //   server.mjs   the web server       (node server.mjs)
 //   upkeep.mjs   the CLI and updater  (node upkeep.mjs --help)
+//   server-cli.mjs  the server's CLI commands (status, check, set-password), loaded by upkeep.mjs
 //   web/         the built web UI
 //   build-info.json  {version, commit, builtAt}, read by the updater to know what a build is
 import { execFileSync } from 'node:child_process'
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
 
   await esbuild({
     absWorkingDir: root,
-    entryPoints: { server: 'server/main.ts', upkeep: 'updater/cli.ts' },
+    entryPoints: { server: 'server/main.ts', upkeep: 'updater/cli.ts', 'server-cli': 'server/cli.ts' },
     outdir: out,
     outExtension: { '.js': '.mjs' },
     bundle: true,

@@ -1,10 +1,20 @@
 import { Hono } from 'hono'
 import type { Config } from '../updater/shared/config'
 import type { Logger } from '../updater/shared/log'
+import { webHostsFor } from '../updater/shared/repo'
 import type { BuildInfo } from '../updater/shared/version'
 import { errorHandler } from './errors'
+import { csrfProtection } from './middleware/csrf'
+import { requireAdmin } from './middleware/require-admin'
+import { authRoutes } from './routes/auth'
 import { healthRoutes } from './routes/health'
+import { settingsRoutes } from './routes/settings'
+import { updatesRoutes } from './routes/updates'
 import { webRoutes } from './routes/web'
+import type { AuthService } from './services/auth'
+import type { Clock } from './services/clock'
+import type { SettingsStore } from './services/settings'
+import type { UpdatesService } from './services/updates'
 
 export interface AppDeps {
   config: Config
@@ -15,12 +25,30 @@ export interface AppDeps {
   webDir?: string
   /** Aborted when the server starts draining: long-lived responses (SSE) end on it. */
   shutdown?: AbortSignal
+  clock: Clock
+  auth: AuthService
+  updates: UpdatesService
+  settings: SettingsStore
 }
 
 export function createApp(deps: AppDeps) {
-  const api = new Hono().route('/health', healthRoutes(deps))
+  const api = new Hono()
+    .route('/health', healthRoutes(deps))
+    .route('/auth', authRoutes(deps))
+    .route('/updates', updatesRoutes(deps))
+    .route(
+      '/settings',
+      settingsRoutes({
+        ...deps,
+        repoHosts: webHostsFor(deps.config.githubApiUrl),
+        env: { updateRepo: deps.config.updateRepo, checksDisabled: deps.config.updateCheckDisabled },
+      }),
+    )
 
   const app = new Hono()
+    // Registered before any route, so routes mounted under /api later are covered too.
+    .use('/api/*', csrfProtection())
+    .use('/api/*', requireAdmin(deps.auth))
     .route('/api', api)
     .notFound((c) => c.json({ error: { code: 'NOT_FOUND' as const, message: `no route for ${c.req.method} ${c.req.path}` } }, 404))
     .onError(errorHandler(deps.log))

@@ -5,6 +5,8 @@ import { createLogger } from '../updater/shared/log'
 import { bundleDir, loadConfigOrExit, resolveBuildInfo } from '../updater/shared/runtime'
 import { createApp } from './app'
 import { listenTarget, startHttpServer } from './http-server'
+import { createServerServices } from './services/create-services'
+import { ensureAdminPassword } from './services/password'
 
 // Entry point of `node server.mjs` and `upkeep serve`: builds the real dependencies, listens, drains on SIGTERM.
 const config = loadConfigOrExit(process.env, import.meta.url)
@@ -15,10 +17,22 @@ const target = listenTarget(process.env, process.pid, { host: config.host, port:
 delete process.env.LISTEN_FDS
 delete process.env.LISTEN_PID
 delete process.env.LISTEN_FDNAMES
+// Read once (config); the updater and builds it starts have no business seeing it.
+delete process.env.UPKEEP_ADMIN_PASSWORD
 
 await mkdir(config.dataDir, { recursive: true })
+const services = await createServerServices({ config, log, build })
+await ensureAdminPassword(services.paths.adminPassword, { initial: config.adminPassword, log, clock: services.clock, write: services.write })
 const shutdown = new AbortController()
-const app = createApp({ config, log, build, startedAt: new Date(), webDir: path.join(bundleDir(import.meta.url), 'web'), shutdown: shutdown.signal })
+const app = createApp({
+  config,
+  log,
+  build,
+  startedAt: new Date(),
+  webDir: path.join(bundleDir(import.meta.url), 'web'),
+  shutdown: shutdown.signal,
+  ...services,
+})
 
 const http = await startHttpServer(getRequestListener(app.fetch), target, { log, onDrain: () => shutdown.abort() }).catch((err: NodeJS.ErrnoException) => {
   const where = target.kind === 'fd' ? `inherited socket fd ${target.fd}` : `${config.host}:${config.port}`

@@ -1,7 +1,8 @@
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { adminEnv, login } from './support/auth'
 import { commitAll, copyProject, git, initRepo } from './support/git-fixtures'
 import { freePort, run, waitForJson } from './support/run'
 
@@ -40,7 +41,7 @@ describe('npm run build', () => {
     const dataDir = path.join(work, 'data')
     const server = (await import('node:child_process')).spawn(process.execPath, [path.join(out, 'server.mjs')], {
       cwd: path.join(work, 'elsewhere'),
-      env: { PATH: process.env.PATH, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+      env: { PATH: process.env.PATH, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn', UPDATE_REPO: 'acme/widget', UPDATE_CHECK_DISABLED: 'true', ...adminEnv() },
       stdio: 'ignore',
     })
     try {
@@ -49,6 +50,11 @@ describe('npm run build', () => {
       const index = await fetch(`http://127.0.0.1:${port}/`)
       expect(index.status).toBe(200)
       expect(await index.text()).toContain('<title>Upkeep</title>')
+      const base = `http://127.0.0.1:${port}`
+      expect((await fetch(`${base}/api/updates`)).status).toBe(401)
+      const updates = await fetch(`${base}/api/updates`, { headers: { cookie: await login(base) } })
+      expect(updates.status).toBe(200)
+      expect(await updates.json()).toMatchObject({ current: { version: `1.4.0-1-g${commit.slice(0, 7)}` }, checksDisabled: true, source: { repo: 'acme/widget' } })
     } finally {
       server.kill('SIGTERM')
     }
@@ -59,6 +65,30 @@ describe('npm run build', () => {
   test('node upkeep.mjs --version names the build', async () => {
     const r = await run(process.execPath, [path.join(out, 'upkeep.mjs'), '--version'], { cwd: work, env: { PATH: process.env.PATH } })
     expect(r.stdout.trim()).toBe(`upkeep 1.4.0-1-g${commit.slice(0, 7)} (${commit.slice(0, 12)})`)
+  })
+
+  test('node upkeep.mjs runs the server commands from server-cli.mjs: status, check, set-password', async () => {
+    const upkeep = (args: string[], env: Record<string, string> = {}, input?: string) =>
+      run(process.execPath, [path.join(out, 'upkeep.mjs'), ...args], { cwd: work, env: { PATH: process.env.PATH, ...env }, input })
+    const help = await upkeep(['status', '--help'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toMatch(/^Usage: upkeep status \[--json\]/)
+
+    const env = { DATA_DIR: path.join(work, 'cli-data'), UPDATE_REPO: 'acme/widget', UPDATE_CHECK_DISABLED: 'true' }
+    const status = await upkeep(['check', '--json'], env)
+    expect(status.stderr).toBe('')
+    expect(status.code).toBe(0)
+    expect(JSON.parse(status.stdout)).toMatchObject({ current: { version: `1.4.0-1-g${commit.slice(0, 7)}`, commit }, checksDisabled: true })
+
+    const pw = await upkeep(['set-password', '--password-stdin'], env, 'from the build\n')
+    expect(pw.stderr).toBe('')
+    expect(pw.code).toBe(0)
+    expect((await stat(path.join(env.DATA_DIR, 'admin-password.json'))).mode & 0o777).toBe(0o600)
+
+    // The updater bundle holds no server code: it loads server-cli.mjs beside it at run time.
+    const bundle = await readFile(path.join(out, 'upkeep.mjs'), 'utf8')
+    expect(bundle).toContain('server-cli.mjs')
+    expect(bundle).not.toContain('createServerServices')
   })
 
   test('npm run pack makes a tarball that sha256sum -c accepts', async () => {

@@ -1,13 +1,28 @@
 import { parseArgs } from 'node:util'
 import { currentBuild } from './shared/version'
 
-// The `upkeep` command. Commands that belong to the server (serve) are loaded from the
-// server's own entry at run time, so the updater bundle never contains server code.
+// The `upkeep` command. Commands that belong to the server (serve, status, check, set-password)
+// are loaded from the server's own entries at run time, so the updater bundle never contains server code.
 
 interface Command {
   summary: string
   usage: string
+  /** Options and details for `upkeep <command> --help`. */
+  help?: string
   run(args: string[]): Promise<number | void>
+}
+
+/** A command implemented by server/cli.ts (built: server-cli.mjs). */
+function serverCommand(name: string, summary: string, usage: string, help: string): Command {
+  return {
+    summary,
+    usage,
+    help,
+    async run(args) {
+      const cli = (await import(serverEntry('cli'))) as { runServerCommand(name: string, args: string[]): Promise<number> }
+      return cli.runServerCommand(name, args)
+    },
+  }
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -20,6 +35,43 @@ const COMMANDS: Record<string, Command> = {
       return new Promise<never>(() => {})
     },
   },
+  status: serverCommand(
+    'status',
+    'show the running version, the latest release and where it comes from',
+    'upkeep status [--json]',
+    [
+      'Answers from the release cache (data/release-cache.json) and refreshes it when it is',
+      'older than 30 minutes, like the web UI does.',
+      '',
+      'Options:',
+      '  --json   the same data as GET /api/updates, as JSON',
+    ].join('\n'),
+  ),
+  check: serverCommand(
+    'check',
+    'ask GitHub for a newer release now',
+    'upkeep check [--json]',
+    [
+      'Checks now (conditionally, within GitHub\'s rate limit) and prints the result.',
+      'Exits 1 when the check failed (rate limit, network, unknown repository).',
+      '',
+      'Options:',
+      '  --json   the same data as POST /api/updates/check, as JSON',
+    ].join('\n'),
+  ),
+  'set-password': serverCommand(
+    'set-password',
+    'set the admin password of the web UI (signs out every session)',
+    'upkeep set-password [--password-stdin]',
+    [
+      'Prompts twice without echo, or reads the first line of stdin with --password-stdin:',
+      '  printf %s "$NEW_PASSWORD" | upkeep set-password --password-stdin',
+      'At least 8 characters. Only a scrypt hash is stored (data/admin-password.json, mode 0600).',
+      '',
+      'Options:',
+      '  --password-stdin   read the password from stdin instead of the terminal',
+    ].join('\n'),
+  ),
 }
 
 export function usage(): string {
@@ -40,10 +92,12 @@ export function usage(): string {
   ].join('\n')
 }
 
+const SERVER_BUNDLES = { main: 'server.mjs', cli: 'server-cli.mjs' } as const
+
 /** Built: the sibling bundle; from sources: the TypeScript file (run through tsx). */
-function serverEntry(name: 'main'): string {
+function serverEntry(name: keyof typeof SERVER_BUNDLES): string {
   const built = import.meta.url.endsWith('.mjs')
-  return new URL(built ? `./server.mjs` : `../server/${name}.ts`, import.meta.url).href
+  return new URL(built ? `./${SERVER_BUNDLES[name]}` : `../server/${name}.ts`, import.meta.url).href
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -69,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2
   }
   if (values.help) {
-    process.stdout.write(`Usage: ${command.usage}\n\n${command.summary}\n`)
+    process.stdout.write(`Usage: ${command.usage}\n\n${command.summary}\n${command.help ? `\n${command.help}\n` : ''}`)
     return 0
   }
   const argsAfterName = argv.slice(argv.indexOf(name) + 1)

@@ -2,20 +2,26 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Hono } from 'hono'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { createApp } from '../../server/app'
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest'
 import { errorHandler } from '../../server/errors'
-import { parseConfig } from '../../updater/shared/config'
 import { UpdateError } from '../../updater/shared/errors'
 import { silentLogger } from '../../updater/shared/log'
+import { login } from '../support/auth'
+import { createTestApp, type TestApp, type TestAppOptions } from '../support/test-app'
 
-const config = parseConfig({}, { appDir: '/tmp/app', cwd: '/' })
-const startedAt = new Date('2026-11-23T10:00:00.000Z')
-const deps = { config, log: silentLogger(), build: { version: '1.4.0', commit: 'abc123' }, startedAt }
+const apps: TestApp[] = []
+async function testApp(opts: TestAppOptions = {}) {
+  const t = await createTestApp({ build: { version: '1.4.0', commit: 'abc123' }, ...opts })
+  apps.push(t)
+  return t.app
+}
+afterEach(async () => {
+  for (const t of apps.splice(0)) await t.cleanup()
+})
 
 describe('GET /api/health', () => {
-  test('answers status, version, commit and start time', async () => {
-    const res = await createApp(deps).request('/api/health')
+  test('answers status, version, commit and start time, without a session', async () => {
+    const res = await (await testApp()).request('/api/health')
     expect(res.status).toBe(200)
     expect(res.headers.get('cache-control')).toBe('no-store')
     expect(await res.json()).toEqual({ status: 'ok', version: '1.4.0', commit: 'abc123', startedAt: '2026-11-23T10:00:00.000Z' })
@@ -23,8 +29,10 @@ describe('GET /api/health', () => {
 })
 
 describe('errors', () => {
-  test('unknown API routes are 404 JSON', async () => {
-    const res = await createApp(deps).request('/api/nope', { method: 'POST' })
+  test('unknown API routes are 404 JSON (to an admin; 401 to anyone else)', async () => {
+    const app = await testApp()
+    expect((await app.request('/api/nope')).status).toBe(401)
+    const res = await app.request('/api/nope', { method: 'POST', headers: { cookie: await login(app), 'content-type': 'application/json' } })
     expect(res.status).toBe(404)
     expect(await res.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no route for POST /api/nope' } })
   })
@@ -64,7 +72,7 @@ describe('web assets', () => {
   afterAll(() => rm(webDir, { recursive: true, force: true }))
 
   test('index.html is never cached, hashed assets are immutable, client routes get the shell', async () => {
-    const app = createApp({ ...deps, webDir })
+    const app = await testApp({ webDir })
     const index = await app.request('/')
     expect(index.status).toBe(200)
     expect(index.headers.get('cache-control')).toBe('no-cache')

@@ -52,13 +52,22 @@ describe('server on an inherited socket (as under systemd)', () => {
     await holder.start(serverArgs, { env: env(), cwd: repoRoot })
     const loop = startClientLoop(holder.port, { workers: 20 })
     const exits = []
+    // On a loaded machine a server may take longer than 400 ms to start: stop it only once it answered.
+    const until = async (done: () => boolean) => {
+      const deadline = Date.now() + 15_000
+      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    }
+    const answered = (servers: number) => until(() => loop.stats.servers.size >= servers)
     for (let i = 0; i < 3; i++) {
       await new Promise((r) => setTimeout(r, 400))
+      await answered(i + 1)
       // systemctl restart: stop (SIGTERM, wait for exit), then start; the socket stays open.
       exits.push(await holder.stop())
       await holder.start(serverArgs, { env: env(), cwd: repoRoot })
     }
     await new Promise((r) => setTimeout(r, 400))
+    await answered(4)
+    await until(() => loop.stats.requests > 100)
     const stats = await loop.stop()
     exits.push(await holder.stop())
 

@@ -5,6 +5,8 @@ import path from 'node:path'
 export interface AtomicWriteOptions {
   /** File mode of the new file, e.g. 0o600 for secrets. Default 0o644. */
   mode?: number
+  /** Owner of the new file; lets a root CLI write into the service user's data dir without locking it out. */
+  owner?: { uid: number; gid: number }
 }
 
 /**
@@ -20,6 +22,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
     await handle.writeFile(data)
     // open()'s mode is filtered by the umask; chmod makes the requested mode exact.
     await handle.chmod(opts.mode ?? 0o644)
+    if (opts.owner) await handle.chown(opts.owner.uid, opts.owner.gid)
     await handle.sync()
   } catch (err) {
     await handle.close()

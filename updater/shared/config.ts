@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { repoProblem, REPO_HINT } from './repo'
 
 export type ServiceManagerKind = 'systemd' | 'process'
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -11,6 +12,8 @@ export interface Config {
   backupDir: string
   updateRepo: string | undefined
   githubToken: string | undefined
+  /** Admin password for the first start only (it is stored hashed); later starts ignore it. */
+  adminPassword: string | undefined
   githubApiUrl: string
   updateCheckDisabled: boolean
   serviceManager: ServiceManagerKind
@@ -29,6 +32,9 @@ export class ConfigError extends Error {
     return this.problems.map((p) => p.variable)
   }
 }
+
+/** Shortest admin password accepted, from the environment or `upkeep set-password`. */
+export const MIN_PASSWORD_LENGTH = 8
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const TRUE = ['1', 'true', 'yes', 'on']
@@ -108,6 +114,19 @@ export function parseConfig(env: Env, defaults: ConfigDefaults): Config {
     return fail('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`, 'info')
   })()
 
+  const updateRepo = get('UPDATE_REPO')
+  if (updateRepo !== undefined) {
+    const problem = repoProblem(updateRepo)
+    // JSON.stringify: the value may hold shell metacharacters or control characters.
+    if (problem) fail('UPDATE_REPO', `must be a GitHub repository owner/name, got ${JSON.stringify(updateRepo)}: ${problem} (${REPO_HINT})`, undefined)
+  }
+
+  // Not trimmed: spaces may be part of a password.
+  const adminPassword = env.UPKEEP_ADMIN_PASSWORD || undefined
+  if (adminPassword !== undefined && adminPassword.length < MIN_PASSWORD_LENGTH) {
+    fail('UPKEEP_ADMIN_PASSWORD', `must be at least ${MIN_PASSWORD_LENGTH} characters long`, undefined)
+  }
+
   if (problems.length) throw new ConfigError(problems)
   return {
     port,
@@ -115,8 +134,9 @@ export function parseConfig(env: Env, defaults: ConfigDefaults): Config {
     appDir,
     dataDir,
     backupDir,
-    updateRepo: get('UPDATE_REPO'),
+    updateRepo,
     githubToken: get('GITHUB_TOKEN'),
+    adminPassword,
     githubApiUrl,
     updateCheckDisabled,
     serviceManager,

@@ -63,6 +63,14 @@ export class UpdateError extends Error {
   }
 }
 
+/** A failed write to data/ as an error that says what could not be saved and what to check. */
+export function writeFailed(what: string, err: unknown): UpdateError {
+  const code = (err as NodeJS.ErrnoException)?.code
+  const hint =
+    code === 'ENOSPC' ? 'the disk is full: free space in the data directory' : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'the data directory is not writable by this user' : undefined
+  return new UpdateError(code === 'ENOSPC' ? 'DISK_FULL' : 'INTERNAL', `cannot save ${what}: ${code ?? (err instanceof Error ? err.message : String(err))}`, { hint, cause: err })
+}
+
 export function isUpdateError(err: unknown): err is UpdateError {
   return err instanceof UpdateError
 }

@@ -25,6 +25,10 @@ export interface Paths {
   request: string
   settings: string
   releaseCache: string
+  /** The admin password's scrypt hash (0600). */
+  adminPassword: string
+  /** Admin sessions: hashes of their tokens (0600). */
+  sessions: string
   lock: string
   pidFile: string
   logs: string
@@ -53,6 +57,8 @@ export function createPaths(config: Pick<Config, 'appDir' | 'dataDir' | 'backupD
     request: path.join(dataDir, 'update-request.json'),
     settings: path.join(dataDir, 'settings.json'),
     releaseCache: path.join(dataDir, 'release-cache.json'),
+    adminPassword: path.join(dataDir, 'admin-password.json'),
+    sessions: path.join(dataDir, 'sessions.json'),
     lock: path.join(dataDir, 'update.lock'),
     pidFile: path.join(dataDir, 'server.pid'),
     logs: path.join(dataDir, 'logs'),

@@ -7,8 +7,19 @@ export interface ReleaseInfo {
   name: string
   notesMarkdown: string
   url: string
+  /** ISO time; empty when unknown (releases listed by `git ls-remote`). */
   publishedAt: string
   prerelease: boolean
+}
+
+/** A failed check, kept beside the last good result (see `ReleaseCache.lastError`). */
+export interface ReleaseCheckError {
+  /** An `UpdateErrorCode`: `RATE_LIMITED`, `UPSTREAM_ERROR`, `BAD_REPO`. */
+  code: string
+  message: string
+  hint?: string
+  /** ISO time of the failed attempt. */
+  at: string
 }
 
 /**
@@ -30,6 +41,10 @@ export interface ReleaseCache {
   releases: ReleaseInfo[]
   /** How the list was obtained: the GitHub API, or `git ls-remote --tags` when the API was unreachable. */
   via: 'api' | 'git'
+  /** ISO time before which GitHub must not be asked again (rate limit reset or `retry-after`). */
+  rateLimitedUntil?: string
+  /** The last check's failure when it kept this (older) result; removed by the next success. */
+  lastError?: ReleaseCheckError
 }
 
 /** The cached release list, or undefined when there is none or it cannot be read. */

@@ -23,6 +23,7 @@ describe('parseConfig', () => {
       backupDir: '/srv/app/backups',
       updateRepo: undefined,
       githubToken: undefined,
+      adminPassword: undefined,
       githubApiUrl: 'https://api.github.com',
       updateCheckDisabled: false,
       serviceManager: 'process',
@@ -40,6 +41,7 @@ describe('parseConfig', () => {
         BACKUP_DIR: 'bk',
         UPDATE_REPO: 'acme/widget',
         GITHUB_TOKEN: 'ghp_x',
+        UPKEEP_ADMIN_PASSWORD: ' long enough ',
         GITHUB_API_URL: 'https://ghe.example.com/api/v3/',
         UPDATE_CHECK_DISABLED: 'true',
         UPKEEP_SERVICE_MANAGER: 'systemd',
@@ -55,6 +57,7 @@ describe('parseConfig', () => {
       backupDir: '/home/op/bk',
       updateRepo: 'acme/widget',
       githubToken: 'ghp_x',
+      adminPassword: ' long enough ',
       githubApiUrl: 'https://ghe.example.com/api/v3',
       updateCheckDisabled: true,
       serviceManager: 'systemd',
@@ -88,8 +91,20 @@ describe('parseConfig', () => {
     [{ UPKEEP_SERVICE_MANAGER: 'docker' }, ['UPKEEP_SERVICE_MANAGER']],
     [{ LOG_LEVEL: 'loud' }, ['LOG_LEVEL']],
     [{ PORT: 'x', LOG_LEVEL: 'y' }, ['PORT', 'LOG_LEVEL']],
+    [{ UPDATE_REPO: 'x;rm -rf /' }, ['UPDATE_REPO']],
+    [{ UPDATE_REPO: '--upload-pack=evil/x' }, ['UPDATE_REPO']],
+    [{ UPDATE_REPO: 'a/../b' }, ['UPDATE_REPO']],
+    [{ UPDATE_REPO: 'https://github.com/acme/widget' }, ['UPDATE_REPO']],
+    [{ UPKEEP_ADMIN_PASSWORD: 'short' }, ['UPKEEP_ADMIN_PASSWORD']],
   ])('%o is rejected naming %o', (env, variables) => {
     expect(problemsOf(env)).toEqual(variables)
+  })
+
+  test('a bad UPDATE_REPO is named, quoted and explained', () => {
+    expect(() => parseConfig({ UPDATE_REPO: 'x;rm -rf /' }, defaults)).toThrow(
+      /^UPDATE_REPO: must be a GitHub repository owner\/name, got "x;rm -rf \/": ";" cannot be part of a repository name \(use owner\/name, e\.g\. acme\/widget/,
+    )
+    expect(parseConfig({ UPDATE_REPO: 'acme/widget.js' }, defaults).updateRepo).toBe('acme/widget.js')
   })
 
   test('the message names the variable and the bad value', () => {

@@ -1,0 +1,46 @@
+import { Hono } from 'hono'
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
+import { UpdateError } from '../../updater/shared/errors'
+import { SESSION_COOKIE } from '../middleware/require-admin'
+import { clientAddress, isHttps, readJsonBody } from '../request-info'
+import type { AuthService } from '../services/auth'
+import type { Clock } from '../services/clock'
+
+export interface AuthRoutesDeps {
+  auth: AuthService
+  clock: Clock
+}
+
+/** `POST /login`, `POST /logout`, `GET /session` under /api/auth. */
+export function authRoutes({ auth, clock }: AuthRoutesDeps) {
+  return new Hono()
+    .post('/login', async (c) => {
+      const body = await readJsonBody(c)
+      if (typeof body.password !== 'string' || !body.password) throw new UpdateError('BAD_REQUEST', 'send {"password": "…"}')
+      const result = await auth.login(body.password, clientAddress(c))
+      if (!result.ok && result.reason === 'throttled') {
+        const seconds = Math.max(1, Math.ceil((result.retryAt.getTime() - clock.now().getTime()) / 1000))
+        c.header('Retry-After', String(seconds))
+        throw new UpdateError('RATE_LIMITED', `too many failed logins; try again in ${Math.ceil(seconds / 60)} min`, {
+          hint: 'forgot the password? `upkeep set-password` on the server sets a new one',
+        })
+      }
+      if (!result.ok) throw new UpdateError('UNAUTHORIZED', 'wrong password')
+      const maxAge = Math.floor((Date.parse(result.expiresAt) - clock.now().getTime()) / 1000)
+      setCookie(c, SESSION_COOKIE, result.token, { path: '/', httpOnly: true, sameSite: 'Strict', secure: isHttps(c), maxAge })
+      c.header('Cache-Control', 'no-store')
+      return c.json({ authenticated: true as const, expiresAt: result.expiresAt })
+    })
+    .post('/logout', async (c) => {
+      const token = getCookie(c, SESSION_COOKIE)
+      if (token) await auth.logout(token)
+      deleteCookie(c, SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'Strict', secure: isHttps(c) })
+      return c.json({ authenticated: false as const })
+    })
+    .get('/session', async (c) => {
+      c.header('Cache-Control', 'no-store')
+      const token = getCookie(c, SESSION_COOKIE)
+      const session = token ? await auth.verify(token) : undefined
+      return session ? c.json({ authenticated: true as const, expiresAt: session.expiresAt }) : c.json({ authenticated: false as const })
+    })
+}

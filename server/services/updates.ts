@@ -1,0 +1,97 @@
+import { isUpdateError } from '../../updater/shared/errors'
+import type { ReleaseInfo } from '../../updater/shared/release-cache'
+import { isNewer, type BuildInfo } from '../../updater/shared/version'
+import type { CheckMode, ReleaseSource } from './release-source'
+import type { RepoResolver, RepoSource } from './repo-resolver'
+import type { Channel, SettingsStore } from './settings'
+
+export interface StatusError {
+  code: string
+  message: string
+  hint?: string
+}
+
+/** `GET /api/updates`, `upkeep status --json`: what runs, what is available, and how we know. */
+export interface UpdatesStatus {
+  current: { version: string; commit: string }
+  /** The highest release on the channel; it is the update only when `updateAvailable`. */
+  latest: ReleaseInfo | null
+  updateAvailable: boolean
+  /** ISO time of the last successful check; null before the first. */
+  checkedAt: string | null
+  /** ISO time when the next request to GitHub may (or, automatically, will) happen; null when checks are off. */
+  nextCheckAt: string | null
+  source: RepoSource | null
+  channel: Channel
+  /** `UPDATE_CHECK_DISABLED=true`: GitHub is never asked. */
+  checksDisabled: boolean
+  /** The `checkEnabled` setting: false means no automatic checks, only explicit ones. */
+  checkEnabled: boolean
+  /** How the release list was obtained: the GitHub API, or `git ls-remote` when the API was unreachable. */
+  via: 'api' | 'git' | null
+  error: StatusError | null
+}
+
+export interface UpdatesService {
+  /** Answers from the cache, refreshing it when older than 30 minutes (unless checks are off). */
+  status(): Promise<UpdatesStatus>
+  /** Asks GitHub now (still within the rate limit). */
+  check(): Promise<UpdatesStatus>
+  /** Called after the settings changed; a new repo or channel drops the cached answer. */
+  settingsChanged(before: { updateRepo: string | null; channel: Channel }, after: { updateRepo: string | null; channel: Channel }): Promise<void>
+}
+
+export interface UpdatesDeps {
+  build: BuildInfo
+  checksDisabled: boolean
+  settings: SettingsStore
+  resolver: RepoResolver
+  releases: ReleaseSource
+}
+
+export function createUpdatesService(deps: UpdatesDeps): UpdatesService {
+  async function report(explicit: boolean): Promise<UpdatesStatus> {
+    const settings = await deps.settings.read()
+    // One key order whatever happens: `--json` output is diffed and parsed by scripts.
+    const status = (fields: Pick<UpdatesStatus, 'latest' | 'checkedAt' | 'nextCheckAt' | 'source' | 'via' | 'error'>): UpdatesStatus => ({
+      current: { version: deps.build.version, commit: deps.build.commit },
+      latest: fields.latest,
+      updateAvailable: fields.latest !== null && isNewer(fields.latest.version, deps.build.version),
+      checkedAt: fields.checkedAt,
+      nextCheckAt: fields.nextCheckAt,
+      source: fields.source,
+      channel: settings.channel,
+      checksDisabled: deps.checksDisabled,
+      checkEnabled: settings.checkEnabled,
+      via: fields.via,
+      error: fields.error,
+    })
+    let source: RepoSource
+    try {
+      source = await deps.resolver.resolve(settings.updateRepo)
+    } catch (err) {
+      if (!isUpdateError(err)) throw err
+      return status({ latest: null, checkedAt: null, nextCheckAt: null, source: null, via: null, error: err.toJSON() })
+    }
+    const mode: CheckMode = deps.checksDisabled || (!settings.checkEnabled && !explicit) ? 'cached' : explicit ? 'force' : 'auto'
+    const { cache, error, nextCheckAt } = await deps.releases.get({ repo: source.repo, channel: settings.channel }, mode)
+    return status({
+      latest: cache?.latest ?? null,
+      checkedAt: cache?.checkedAt ?? null,
+      nextCheckAt: nextCheckAt?.toISOString() ?? null,
+      source,
+      via: cache?.via ?? null,
+      error: deps.checksDisabled ? null : (error ?? null),
+    })
+  }
+
+  return {
+    status: () => report(false),
+    async check() {
+      return report(true)
+    },
+    async settingsChanged(before, after) {
+      if (before.updateRepo !== after.updateRepo || before.channel !== after.channel) await deps.releases.invalidate()
+    },
+  }
+}
