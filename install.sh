@@ -672,6 +672,12 @@ start_units() {
             systemctl enable --quiet "$unit" || err "systemctl enable $unit failed" "See: systemctl status $unit"
         fi
     done
+    # A release that crash-looped leaves the server (and its socket) failed at their start limit:
+    # systemd refuses to start them again until that is reset.
+    for unit in upkeep.service upkeep.socket upkeep-recover.service upkeep-updater.path; do
+        case " $UNITS " in *" $unit "*) ;; *) continue ;; esac
+        if systemctl is-failed --quiet "$unit" && act "reset the failed state of $unit"; then systemctl reset-failed "$unit"; fi
+    done
     # Recovery first (it settles files the server reads), then the socket, the server, the path.
     if [ "$HAS_RECOVER" = yes ]; then start_or_restart upkeep-recover.service ""; fi
     if [ -n "$SOCKET_CHANGED" ] && systemctl is-active --quiet upkeep.socket; then
@@ -819,19 +825,16 @@ uninstall_upkeep() {
         ok "no install directory known (pass --dir to remove one)"
     elif [ ! -d "$DIR" ]; then
         ok "$DIR is gone"
+    elif [ -z "$PURGE" ] && [ -z "$(find "$DIR" -mindepth 1 -maxdepth 1 ! -name data ! -name backups | head -n 1)" ]; then
+        ok "only data/ and backups/ are left in $DIR"
+    elif [ -n "$PURGE" ] && [ -z "$(find "$DIR" -mindepth 1 -maxdepth 1 ! -name data ! -name backups | head -n 1)" ]; then
+        if act "delete $DIR with its data/ and backups/"; then rm -rf "$DIR"; fi
     elif ! looks_installed "$DIR"; then
         err "$DIR does not look like an Upkeep install (no .upkeep/ or current); not deleting anything in it" "Remove it by hand if you are sure."
     elif [ -n "$PURGE" ]; then
         if act "delete $DIR with its data/ and backups/"; then rm -rf "$DIR"; fi
-    else
-        leftover=$(find "$DIR" -mindepth 1 -maxdepth 1 ! -name data ! -name backups | head -n 1)
-        if [ -n "$leftover" ]; then
-            if act "delete the code in $DIR (keeping $DIR/data and $DIR/backups)"; then
-                find "$DIR" -mindepth 1 -maxdepth 1 ! -name data ! -name backups -exec rm -rf {} +
-            fi
-        else
-            ok "only data/ and backups/ are left in $DIR"
-        fi
+    elif act "delete the code in $DIR (keeping $DIR/data and $DIR/backups)"; then
+        find "$DIR" -mindepth 1 -maxdepth 1 ! -name data ! -name backups -exec rm -rf {} +
     fi
     if [ -n "$PURGE" ]; then
         if [ -d "$ENV_DIR" ] && act "delete $ENV_DIR"; then rm -rf "$ENV_DIR"; fi

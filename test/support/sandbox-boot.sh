@@ -47,7 +47,7 @@ alive() { # alive PID STARTTIME: that very process still runs (not a recycled PI
 (
     set +e
     while kill -0 "$nspawn" 2>/dev/null; do
-        if ! alive $OWNER; then
+        if ! alive "${OWNER% *}" "${OWNER#* }"; then
             kill -TERM "$nspawn" 2>/dev/null
             i=0
             while kill -0 "$nspawn" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done

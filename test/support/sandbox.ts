@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { closeSync, type Dirent, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { ensureCommand } from './apt'
 
 // A real systemd for tests: systemd-nspawn boots the host's own systemd as PID 1 of a container
 // whose root is an overlay of the host's / (upper layer on a tmpfs, or on disk to survive a
@@ -359,52 +360,23 @@ function verifyBindable(dir: string): void {
   if (!existsSync(abs) || !statSync(abs).isDirectory()) throw new Error(`systemd sandbox: bind source ${abs} is not a directory`)
 }
 
-let nspawnChecked = false
-
 /**
- * systemd-nspawn comes with Debian's systemd-container. Installed with apt when missing, pinned to
+ * systemd-nspawn comes with Debian's systemd-container: installed with apt when missing, pinned to
  * the installed systemd's version so apt does not upgrade the host's systemd; otherwise a loud
  * error naming the command to run. Never a skip.
  */
 export function ensureSystemdNspawn(): void {
-  if (nspawnChecked) return
-  if (process.platform !== 'linux') throw new Error('the systemd sandbox needs Linux (systemd-nspawn, overlayfs, namespaces)')
-  if (process.getuid?.() !== 0) {
-    throw new Error('the systemd sandbox needs root (it mounts an overlay and boots systemd-nspawn): run the tests as root, e.g. `sudo npm test`')
-  }
-  for (const tool of ['nsenter', 'unshare']) {
-    if (!which(tool)) throw new Error(`the systemd sandbox needs ${tool} (util-linux): apt-get install util-linux`)
-  }
-  const hasSystemd = existsSync('/lib/systemd/systemd') || existsSync('/usr/lib/systemd/systemd')
-  if (which('systemd-nspawn') && hasSystemd) {
-    nspawnChecked = true
-    return
-  }
-  const manual = 'apt-get update && apt-get install -y systemd-container'
-  if (!which('apt-get')) throw new Error(`systemd-nspawn is missing and there is no apt-get here: install systemd-container (systemd-nspawn) with your package manager, e.g. ${manual}`)
+  const purpose = 'the systemd sandbox (systemd-nspawn over an overlay of /)'
+  if (process.platform !== 'linux') throw new Error(`${purpose} needs Linux`)
+  if (process.getuid?.() !== 0) throw new Error(`${purpose} needs root (it mounts an overlay and boots a container): run the tests as root, e.g. \`sudo npm test\``)
+  ensureCommand('nsenter', ['util-linux'], { purpose })
+  ensureCommand('unshare', ['util-linux'], { purpose })
   const version = spawnSync('dpkg-query', ['-W', '-f=${Version}', 'systemd'], { encoding: 'utf8' }).stdout?.trim()
   const packages = version ? [`systemd-container=${version}`] : ['systemd', 'systemd-container']
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  const install = () => spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], { encoding: 'utf8', env })
-  process.stderr.write(`systemd sandbox: systemd-nspawn is missing; installing ${packages.join(' ')} with apt-get\n`)
-  let r = install()
-  if (r.status !== 0) {
-    spawnSync('apt-get', ['update', '-q'], { encoding: 'utf8', env })
-    r = install()
+  ensureCommand('systemd-nspawn', packages, { purpose, manual: 'apt-get update && apt-get install -y systemd-container' })
+  if (!existsSync('/lib/systemd/systemd') && !existsSync('/usr/lib/systemd/systemd')) {
+    throw new Error(`${purpose} boots the host's systemd, and /lib/systemd/systemd is missing: apt-get install -y systemd`)
   }
-  if (r.status !== 0 || !which('systemd-nspawn')) {
-    const tail = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n')
-    throw new Error(`systemd-nspawn is missing and \`apt-get install ${packages.join(' ')}\` failed:\n${tail}\nInstall it yourself (as root): ${manual}`)
-  }
-  nspawnChecked = true
-}
-
-function which(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? SANDBOX_PATH).split(':').concat(SANDBOX_PATH.split(':'))) {
-    const p = path.join(dir, cmd)
-    if (existsSync(p)) return p
-  }
-  return undefined
 }
 
 /** Field 22 of /proc/PID/stat (start time): tells a process from a later one with a recycled PID. */
