@@ -1,53 +1,52 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { createSystemd, type RunCommand } from '../../updater/adapters/systemd'
+import { describe, expect, test, beforeAll, afterAll } from 'vitest'
+import { createSystemd } from '../../updater/adapters/systemd'
 import { startClientLoop } from '../support/client-loop'
-import { repoRoot } from '../support/paths'
-import { createReleaseOrigin, serveGitHttp, type GitHttpServer, type ReleaseOrigin } from '../support/release-fixtures'
-import { freePort, waitForJson } from '../support/run'
-import { startSandbox, type ExecResult, type Sandbox } from '../support/sandbox'
+import { freePort } from '../support/run'
+import { INSTALL_DIR as DIR, startUpkeepSandbox, type UpkeepSandbox } from '../support/installed-upkeep'
+import type { ExecResult, Sandbox } from '../support/sandbox'
 import { installValues, renderUnit } from '../support/units'
 
 // install.sh on a real systemd: from a bare origin of this repository (v1.0.0, v1.1.0, and a
-// v1.2.0 whose server exits at start), into /opt/upkeep of a sandbox. One install, then the
-// assertions on it in order: re-run, dry run, a broken release, the updater unit's sandbox,
-// uninstall. (Updates through the API and power cuts come with the updater.)
+// v1.2.0 whose server exits at start), into /opt/upkeep of a sandbox. A dry run on the fresh
+// machine, one install, then the assertions on it in order: re-run, dry run, a broken release,
+// the sandboxes of the server and updater units, uninstall. (Updates through the API and power
+// cuts come with the updater.)
 
-const DIR = '/opt/upkeep'
-const INSTALL_SH = path.join(repoRoot, 'install.sh')
 const ADMIN_PASSWORD = 'correct horse battery staple'
 
 describe('install.sh on a real systemd', () => {
-  let work: string
-  let origin: ReleaseOrigin
-  let gitServer: GitHttpServer
+  let box: UpkeepSandbox
   let sb: Sandbox
   let port: number
+  let dryFresh: ExecResult
+  let leftByDryRun: string
   let first: ExecResult
 
-  const install = (args: string[], env: Record<string, string> = {}) => sb.exec('sh', [INSTALL_SH, ...args], { timeoutMs: 300_000, env })
-  const health = () => waitForJson<{ status: string; version: string; commit: string }>(`http://127.0.0.1:${port}/api/health`, 10_000)
-  const mainPid = async () => Number((await sb.execOk('systemctl', ['show', '-p', 'MainPID', '--value', 'upkeep.service'])).trim())
+  const install = (args: string[], env: Record<string, string> = {}) => box.install(args, env)
+  const health = () => box.health()
+  const mainPid = () => box.mainPid()
   const isActive = async (unit: string) => (await sb.exec('systemctl', ['is-active', unit])).stdout.trim()
   const changeLines = (out: string) => out.split('\n').filter((l) => /^ {2}(\+ |would: )/.test(l))
 
   beforeAll(async () => {
-    work = await mkdtemp(path.join(tmpdir(), 'upkeep-install-'))
-    await chmod(work, 0o755)
-    origin = await createReleaseOrigin(work)
-    gitServer = await serveGitHttp(work)
-    sb = await startSandbox({ label: 'install', binds: [work] })
-    port = await freePort()
-    first = await install(['--repo', gitServer.url('origin.git'), '--ref', 'v1.0.0', '--dir', DIR, '--port', String(port), '--update-repo', 'acme/upkeep'], {
-      UPKEEP_ADMIN_PASSWORD: ADMIN_PASSWORD,
-    })
+    box = await startUpkeepSandbox({ label: 'install' })
+    sb = box.sb
+    port = box.port
+    dryFresh = await box.installRelease('v1.0.0', ['--dry-run'])
+    leftByDryRun = await sb.sh(`id upkeep 2>/dev/null; ls -d ${DIR} /etc/systemd/system/upkeep* 2>/dev/null; true`)
+    first = await box.installRelease('v1.0.0', ['--update-repo', 'acme/upkeep'], { UPKEEP_ADMIN_PASSWORD: ADMIN_PASSWORD })
   }, 360_000)
   afterAll(async () => {
-    await sb?.down()
-    await gitServer?.close()
-    await rm(work, { recursive: true, force: true })
+    await box?.close()
+  })
+
+  test('--dry-run on a fresh machine says what it would do and does none of it', () => {
+    expect(dryFresh.code, dryFresh.stdout + dryFresh.stderr).toBe(0)
+    for (const line of ['would: create system user upkeep', `would: clone ${box.git.url('origin.git')} into ${DIR}`, 'would: check out v1.0.0', 'would: build v1.0.0', 'would: start upkeep.service']) {
+      expect(dryFresh.stdout).toContain(line)
+    }
+    expect(dryFresh.stdout).toMatch(/^Dry run: \d+ change\(s\) above would be made; nothing was changed\.$/m)
+    expect(leftByDryRun).toBe('')
   })
 
   test('installs v1.0.0, announcing every step; upkeep.socket and upkeep.service are active and enabled', async () => {
@@ -64,7 +63,7 @@ describe('install.sh on a real systemd', () => {
   })
 
   test('the server answers /api/health on the port from the host, as version 1.0.0 of the v1.0.0 commit', async () => {
-    expect(await health()).toMatchObject({ status: 'ok', version: '1.0.0', commit: origin.commits['v1.0.0'] })
+    expect(await health()).toMatchObject({ status: 'ok', version: '1.0.0', commit: box.origin.commits['v1.0.0'] })
     expect((await sb.execOk('systemctl', ['show', '-p', 'Listen', '--value', 'upkeep.socket'])).trim()).toBe(`127.0.0.1:${port} (Stream)`)
   })
 
@@ -124,11 +123,7 @@ describe('install.sh on a real systemd', () => {
   })
 
   test('restarting upkeep.service under a client loop refuses and resets nothing (socket activation + drain)', async () => {
-    const run: RunCommand = async (file, args, { timeoutMs }) => {
-      const r = await sb.exec(file, args, { timeoutMs })
-      return { exitCode: r.code ?? 1, stdout: r.stdout, stderr: r.stderr }
-    }
-    const services = createSystemd({ run })
+    const services = createSystemd({ run: box.run })
     const pidBefore = (await services.state()).mainPid
     const loop = startClientLoop(port, { workers: 20 })
     const t0 = Date.now()
@@ -193,7 +188,7 @@ describe('install.sh on a real systemd', () => {
     expect(back.stdout).toContain('ok: v1.0.0 is built')
     expect(back.stdout).toContain('+ point current at .upkeep/releases/v1.0.0 (was v1.2.0)')
     expect((await health()).version).toBe('1.0.0')
-  })
+  }, 240_000)
 
   test('the updater unit (upkeep-updater.path + .service) allows what the updater does and no more', async () => {
     // v1.0.0 predates `upkeep apply-request`, so install.sh left the updater units out; install
@@ -258,6 +253,40 @@ say done
     expect(await isActive('upkeep-updater.path')).toBe('active')
     const out = await sb.execOk('systemd-analyze', ['security', '--no-pager', 'upkeep-updater.service'])
     console.log(`systemd-analyze security upkeep-updater.service: ${/Overall exposure level for upkeep-updater\.service: (.*)/.exec(out)?.[1]}`)
+  })
+
+  test('the server unit’s sandbox: git reads the checkout, data/ is writable, nothing else is', async () => {
+    // The server's command swapped for a probe, everything else of upkeep.service as installed.
+    const probe = `#!/bin/sh
+say() { echo "probe: $*"; }
+say "user $(id -un)"
+git -C ${DIR} remote get-url origin >/dev/null && say "git reads the checkout"
+git -C ${DIR} ls-remote --tags origin >/dev/null && say "git reaches the origin"
+echo x > ${DIR}/data/probe && rm ${DIR}/data/probe && say "writes data/"
+touch ${DIR}/probe 2>/dev/null && say "LEAK: writes the checkout" || say "checkout is read-only"
+touch ${DIR}/backups/probe 2>/dev/null && say "LEAK: writes backups/" || say "backups/ is read-only"
+touch /etc/probe 2>/dev/null && say "LEAK: writes /etc" || say "/etc is read-only"
+ls /proc | grep -qx 1 && say "LEAK: sees PID 1" || say "sees only its own processes"
+ls /root >/dev/null 2>&1 && say "LEAK: reads /root" || say "/root is hidden"
+say done
+`
+    await sb.writeFile('/opt/upkeep-probe/server-probe.sh', probe, '755')
+    await sb.writeFile('/etc/systemd/system/upkeep.service.d/zz-probe.conf', '[Service]\nType=oneshot\nExecStart=\nExecStart=/bin/sh /opt/upkeep-probe/server-probe.sh\n')
+    await sb.execOk('systemctl', ['daemon-reload'])
+    await sb.execOk('systemctl', ['restart', 'upkeep.service'])
+    const log = (await sb.execOk('journalctl', ['-u', 'upkeep.service', '-o', 'cat', '--no-pager', '-q']))
+      .split('\n')
+      .filter((l) => l.startsWith('probe: '))
+      .join('\n')
+    await sb.execOk('rm', ['/etc/systemd/system/upkeep.service.d/zz-probe.conf'])
+    await sb.execOk('systemctl', ['daemon-reload'])
+    await sb.execOk('systemctl', ['restart', 'upkeep.service'])
+    console.log(log.trim())
+    for (const line of ['user upkeep', 'git reads the checkout', 'git reaches the origin', 'writes data/', 'checkout is read-only', 'backups/ is read-only', '/etc is read-only', 'sees only its own processes', '/root is hidden', 'done']) {
+      expect(log).toContain(`probe: ${line}`)
+    }
+    expect(log).not.toContain('LEAK')
+    expect((await health()).version).toBe('1.0.0')
   })
 
   test('--uninstall removes the units and the code, keeps data/ and backups/; a second one has nothing to remove', async () => {
