@@ -537,10 +537,10 @@ build_release() {
         RESTART_SERVER=1
     fi
     # Units that run commands this build lacks would fail: older releases predate the updater.
+    # (`upkeep COMMAND --help` exits 0 for a command it has, 2 for one it does not.)
     if [ -f "$DIR/current/upkeep.mjs" ]; then
-        commands=$(as_user "$DIR" "$NODE" "$DIR/current/upkeep.mjs" --help 2>/dev/null || true)
-        printf '%s\n' "$commands" | grep -Eq '^[[:space:]]+apply-request([[:space:]]|$)' || HAS_UPDATER=no
-        printf '%s\n' "$commands" | grep -Eq '^[[:space:]]+recover([[:space:]]|$)' || HAS_RECOVER=no
+        as_user "$DIR" "$NODE" "$DIR/current/upkeep.mjs" apply-request --help >/dev/null 2>&1 || HAS_UPDATER=no
+        as_user "$DIR" "$NODE" "$DIR/current/upkeep.mjs" recover --help >/dev/null 2>&1 || HAS_RECOVER=no
         if [ "$HAS_UPDATER" = no ]; then warn "$TAG has no 'upkeep apply-request' command: in-app updates are unavailable; its updater units are not installed"; fi
         if [ "$HAS_RECOVER" = no ]; then warn "$TAG has no 'upkeep recover' command: upkeep-recover.service is not installed"; fi
     fi

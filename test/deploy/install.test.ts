@@ -191,12 +191,23 @@ describe('install.sh on a real systemd', () => {
   }, 240_000)
 
   test('the updater unit (upkeep-updater.path + .service) allows what the updater does and no more', async () => {
-    // v1.0.0 predates `upkeep apply-request`, so install.sh left the updater units out; install
-    // them as install.sh renders them, with the command swapped for a probe doing what the updater does.
-    expect(first.stderr).toContain("v1.0.0 has no 'upkeep apply-request' command")
+    // install.sh installs the updater's units only when the build has the command they run.
     const values = installValues({ dir: DIR, port, node: (await sb.execOk('sh', ['-c', 'command -v node'])).trim() })
-    await sb.writeFile('/etc/systemd/system/upkeep-updater.path', renderUnit('upkeep-updater.path', values))
-    await sb.writeFile('/etc/systemd/system/upkeep-updater.service', renderUnit('upkeep-updater.service', values))
+    const hasUpdater = (await sb.exec('runuser', ['-u', 'upkeep', '--', values.NODE, `${DIR}/current/upkeep.mjs`, 'apply-request', '--help'])).code === 0
+    const installed = (await sb.exec('test', ['-f', '/etc/systemd/system/upkeep-updater.service'])).code === 0
+    expect(installed).toBe(hasUpdater)
+    if (hasUpdater) {
+      for (const unit of ['upkeep-updater.path', 'upkeep-updater.service', 'upkeep-recover.service'] as const) {
+        expect(await sb.execOk('cat', [`/etc/systemd/system/${unit}`])).toBe(renderUnit(unit, values))
+      }
+    } else {
+      // A release that predates `upkeep apply-request` (this repo's until the updater lands):
+      // install the units as install.sh renders them.
+      expect(first.stderr).toContain("v1.0.0 has no 'upkeep apply-request' command")
+      await sb.writeFile('/etc/systemd/system/upkeep-updater.path', renderUnit('upkeep-updater.path', values))
+      await sb.writeFile('/etc/systemd/system/upkeep-updater.service', renderUnit('upkeep-updater.service', values))
+    }
+    // The updater's command swapped for a probe that does what the updater does.
     const probe = `#!/bin/sh
 set -u
 say() { echo "probe: $*"; }
