@@ -49,7 +49,13 @@ describe('server on an inherited socket (as under systemd)', () => {
   })
 
   test('restarts under a client loop lose no request', async () => {
-    await holder.start(serverArgs, { env: env(), cwd: repoRoot })
+    // A request queues on the held socket until the new server accepts it; by then the server has
+    // its SIGTERM handler (a loaded machine can take longer than the pauses below to get there).
+    const started = async () => {
+      await holder.start(serverArgs, { env: env(), cwd: repoRoot })
+      await fetch(`http://127.0.0.1:${holder.port}/api/health`)
+    }
+    await started()
     const loop = startClientLoop(holder.port, { workers: 20 })
     const exits = []
     // On a loaded machine a server may take longer than 400 ms to start: stop it only once it answered.
@@ -63,7 +69,7 @@ describe('server on an inherited socket (as under systemd)', () => {
       await answered(i + 1)
       // systemctl restart: stop (SIGTERM, wait for exit), then start; the socket stays open.
       exits.push(await holder.stop())
-      await holder.start(serverArgs, { env: env(), cwd: repoRoot })
+      await started()
     }
     await new Promise((r) => setTimeout(r, 400))
     await answered(4)
