@@ -26,6 +26,8 @@ export interface Deps {
   journal: JournalStore
   status: StatusWriter
   history: HistoryStore
+  /** Who owns the checkout (git and npm run as this user). */
+  owner: RunAs
   /** The checkout's owner, when the updater is root and must drop to it. */
   runAs?: RunAs
   /** Aborted on SIGTERM/SIGINT: the running step stops and the update fails or rolls back. */

@@ -36,6 +36,8 @@ export function createGit(dir: string, opts: { runAs?: RunAs; signal?: AbortSign
   }
   const git: SimpleGit = simpleGit({
     baseDir: dir,
+    // simple-git refuses git-behaviour variables unless named; these are the ones we set on purpose.
+    allowEnvironment: ['GIT_TERMINAL_PROMPT', 'GIT_SSH_COMMAND', 'GIT_CONFIG_NOSYSTEM', 'GIT_CONFIG_GLOBAL'],
     ...(opts.runAs ? { spawnOptions: { uid: opts.runAs.uid, gid: opts.runAs.gid } } : {}),
     ...(opts.signal ? { abort: opts.signal } : {}),
   }).env(env)
@@ -109,4 +111,10 @@ export function createGit(dir: string, opts: { runAs?: RunAs; signal?: AbortSign
       await raw(['checkout', '--quiet', branch])
     },
   }
+}
+
+/** The line of a git failure worth showing: its first `fatal:`/`error:` line, else its first line. */
+export function gitMessage(err: unknown): string {
+  const lines = String((err as Error)?.message ?? err).split('\n').map((l) => l.trim()).filter(Boolean)
+  return lines.find((l) => /^(fatal|error):/.test(l)) ?? lines[0] ?? 'unknown error'
 }

@@ -1,4 +1,5 @@
 import { UpdateError } from '../shared/errors'
+import { gitMessage } from '../adapters/git'
 import type { Step } from '../context'
 
 // A tag that points elsewhere now than when the update was planned is refused, never built.
@@ -17,7 +18,7 @@ export const fetch: Step = {
           cause: err,
         })
       }
-      throw new UpdateError('FETCH_FAILED', `git fetch failed: ${text.trim().split('\n').slice(-3).join(' ')}`, { step: 'fetch', hint: 'Check the network and the origin remote.', cause: err })
+      throw new UpdateError('FETCH_FAILED', `git fetch failed: ${gitMessage(err)}`, { step: 'fetch', hint: 'Check the network and the origin remote.', cause: err })
     }
     const local = await git.tagCommit(j.to.tag)
     if (!local) throw new UpdateError('TAG_NOT_FOUND', `tag ${j.to.tag} did not arrive with git fetch`, { step: 'fetch' })

@@ -1,6 +1,7 @@
 import { access, constants, mkdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { UpdateError } from '../shared/errors'
+import { gitMessage } from '../adapters/git'
 import { compareVersions, isNewer, isReleaseTag } from '../shared/version'
 import { dirSize, foreignOwned, freeBytes, isRoot, mkdirOwned } from '../adapters/fs'
 import type { RunAs } from '../adapters/exec'
@@ -38,13 +39,13 @@ export async function verifyOwnership(appDir: string, owner: RunAs): Promise<voi
   }
 }
 
-export async function verifyCleanWorktree(ctx: Pick<StepContext, 'git' | 'paths' | 'runAs'>): Promise<void> {
+export async function verifyCleanWorktree(ctx: Pick<StepContext, 'git' | 'paths' | 'owner'>): Promise<void> {
   const changed = (await ctx.git.changedPaths()).filter((p) => !MANAGED_ENTRIES.includes(p.replace(/\/$/, '').split('/')[0]!))
   if (changed.length) {
     const list = changed.slice(0, 5).join(', ') + (changed.length > 5 ? ` and ${changed.length - 5} more` : '')
     throw new UpdateError('DIRTY_WORKTREE', `the checkout has local changes: ${list}`, {
       step: 'preflight',
-      hint: `Commit or stash them first: ${asOwnerCommand(`git -C ${ctx.paths.appDir} stash push --include-untracked`, ctx.runAs)}`,
+      hint: `Commit or stash them first: ${asOwnerCommand(`git -C ${ctx.paths.appDir} stash push --include-untracked`, ctx.owner)}`,
     })
   }
 }
@@ -99,7 +100,7 @@ export const preflight: Step = {
   name: 'preflight',
   async run(ctx) {
     const { j, git, paths } = ctx
-    if (ctx.runAs) await verifyOwnership(paths.appDir, ctx.runAs)
+    await verifyOwnership(paths.appDir, ctx.owner)
     await verifyCleanWorktree(ctx)
     if (j.kind === 'update') {
       if (!isReleaseTag(j.to.tag)) {
@@ -109,7 +110,7 @@ export const preflight: Step = {
       try {
         tags = await git.remoteTags()
       } catch (err) {
-        throw new UpdateError('FETCH_FAILED', `cannot list the tags of origin: ${(err as Error).message.trim().split('\n').slice(-3).join(' ')}`, {
+        throw new UpdateError('FETCH_FAILED', `cannot list the tags of origin: ${gitMessage(err)}`, {
           step: 'preflight',
           hint: `Check the network and \`git -C ${paths.appDir} remote get-url origin\`.`,
           cause: err,
