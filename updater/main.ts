@@ -270,7 +270,8 @@ export async function recoverCommand(args: string[]): Promise<number> {
     if (json) print(JSON.stringify(result))
     else if (result.action === 'nothing') print('Nothing to recover.')
     else print(`Recovered update ${result.updateId}: ${result.action} → ${result.entry?.status}`)
-    return result.entry?.status === 'failed' ? EXIT.failed : EXIT.ok
+    // Recovery worked unless it gave up or the old version would not come back.
+    return result.action === 'give-up' || result.entry?.error?.code === 'ROLLBACK_FAILED' ? EXIT.failed : EXIT.ok
   } catch (err) {
     return fail(err, json)
   }

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import { createHash, randomBytes } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -23,11 +24,11 @@ const GIT_ENV = {
   GIT_COMMITTER_NAME: 'Fixture',
   GIT_COMMITTER_EMAIL: 'fixture@upkeep.invalid',
   GIT_CONFIG_NOSYSTEM: '1',
-  // The test (root) inspects repositories owned by nobody.
-  GIT_CONFIG_COUNT: '1',
-  GIT_CONFIG_KEY_0: 'safe.directory',
-  GIT_CONFIG_VALUE_0: '*',
+  // The test (root) works in repositories owned by nobody; git honours safe.directory only in
+  // global (or system) config, so the test's git gets a global config of its own.
+  GIT_CONFIG_GLOBAL: path.join(tmpdir(), 'upkeep-test-gitconfig'),
 }
+writeFileSync(GIT_ENV.GIT_CONFIG_GLOBAL, '[safe]\n\tdirectory = *\n')
 
 export function fgit(cwd: string, args: string[]): string {
   return execFileSync('git', ['-c', 'init.defaultBranch=main', '-c', 'advice.detachedHead=false', ...args], {
@@ -148,7 +149,7 @@ export async function createFixture(origin: string, opts: { healthTimeoutSec?: n
 
   // "Installed" v1.0.0: built into a release directory and live through `current`.
   const release = path.join(appDir, '.upkeep', 'releases', 'v1.0.0')
-  execFileSync(process.execPath, ['build.mjs', '--out', release], { cwd: appDir, env: { ...process.env, ...GIT_ENV }, stdio: 'ignore' })
+  execFileSync(process.execPath, ['build.mjs', '--out', release], { cwd: appDir, env: { ...process.env, ...GIT_ENV }, stdio: ['ignore', 'ignore', 'inherit'] })
   const commit = fgit(appDir, ['rev-parse', 'HEAD'])
   await writeFile(path.join(release, 'upkeep-release.json'), JSON.stringify({ tag: 'v1.0.0', version: '1.0.0', commit, serverEntry: 'app.mjs', builtAt: new Date().toISOString() }))
   await symlink('.upkeep/releases/v1.0.0', path.join(appDir, 'current'))
