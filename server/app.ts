@@ -3,7 +3,9 @@ import type { Config } from '../updater/shared/config'
 import type { Logger } from '../updater/shared/log'
 import type { BuildInfo } from '../updater/shared/version'
 import { errorHandler } from './errors'
+import type { UpdateLauncher } from './services/update-launcher'
 import { healthRoutes } from './routes/health'
+import { updateRunRoutes } from './routes/update-runs'
 import { webRoutes } from './routes/web'
 
 export interface AppDeps {
@@ -15,10 +17,12 @@ export interface AppDeps {
   webDir?: string
   /** Aborted when the server starts draining: long-lived responses (SSE) end on it. */
   shutdown?: AbortSignal
+  /** Starts the updater once an update is requested (process mode); absent under systemd. */
+  updateLauncher?: UpdateLauncher
 }
 
 export function createApp(deps: AppDeps) {
-  const api = new Hono().route('/health', healthRoutes(deps))
+  const api = new Hono().route('/health', healthRoutes(deps)).route('/updates', updateRunRoutes(deps))
 
   const app = new Hono()
     .route('/api', api)

@@ -3,8 +3,13 @@ import path from 'node:path'
 import { getRequestListener } from '@hono/node-server'
 import { createLogger } from '../updater/shared/log'
 import { bundleDir, loadConfigOrExit, resolveBuildInfo } from '../updater/shared/runtime'
+import { createPaths } from '../updater/shared/paths'
+import { removePidFileIfOursSync, writePidFile } from '../updater/shared/pidfile'
+import { updateActivity } from '../updater/shared/update-activity'
+import { fileURLToPath } from 'node:url'
 import { createApp } from './app'
 import { listenTarget, startHttpServer } from './http-server'
+import { createUpdateLauncher } from './services/update-launcher'
 
 // Entry point of `node server.mjs` and `upkeep serve`: builds the real dependencies, listens, drains on SIGTERM.
 const config = loadConfigOrExit(process.env, import.meta.url)
@@ -18,7 +23,11 @@ delete process.env.LISTEN_FDNAMES
 
 await mkdir(config.dataDir, { recursive: true })
 const shutdown = new AbortController()
-const app = createApp({ config, log, build, startedAt: new Date(), webDir: path.join(bundleDir(import.meta.url), 'web'), shutdown: shutdown.signal })
+// The updater is a separate program: built, the sibling bundle; from the sources, its bin script.
+const here = fileURLToPath(import.meta.url)
+const updaterArgv = [process.execPath, here.endsWith('.mjs') ? path.join(path.dirname(here), 'upkeep.mjs') : path.join(path.dirname(here), '..', 'updater', 'bin.mjs')]
+const updateLauncher = createUpdateLauncher({ config, log, updaterArgv })
+const app = createApp({ config, log, build, startedAt: new Date(), webDir: path.join(bundleDir(import.meta.url), 'web'), shutdown: shutdown.signal, updateLauncher })
 
 const http = await startHttpServer(getRequestListener(app.fetch), target, { log, onDrain: () => shutdown.abort() }).catch((err: NodeJS.ErrnoException) => {
   const where = target.kind === 'fd' ? `inherited socket fd ${target.fd}` : `${config.host}:${config.port}`
@@ -27,6 +36,22 @@ const http = await startHttpServer(getRequestListener(app.fetch), target, { log,
   process.exit(1)
 })
 log.info({ url: http.url, version: build.version, commit: build.commit, dataDir: config.dataDir }, 'listening')
+
+const paths = createPaths(config)
+if (config.serviceManager === 'process') {
+  // Without systemd the updater finds (and restarts) this server through its pidfile; written
+  // only now that this process is the one listening, removed on exit if it is still ours.
+  if (target.kind === 'tcp') {
+    await writePidFile(paths.pidFile, process.pid)
+    process.on('exit', () => removePidFileIfOursSync(paths.pidFile, process.pid))
+  }
+  // An update whose updater died: finish or roll it back (under systemd, `upkeep recover --boot` does it before we start).
+  const activity = await updateActivity(paths)
+  if (activity.state === 'interrupted') {
+    log.warn({ updateId: activity.journal.updateId }, 'found an unfinished update, starting upkeep recover')
+    updateLauncher.launch('recover')
+  }
+}
 
 let stopping = false
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
