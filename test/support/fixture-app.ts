@@ -51,6 +51,7 @@ if (process.env.FIXTURE_BUILD_DELAY_MS) {
   writeFileSync(out + '/building.pid', String(process.pid))
   await new Promise((r) => setTimeout(r, Number(process.env.FIXTURE_BUILD_DELAY_MS)))
 }
+if (process.env.FIXTURE_BUILD_FILL_MB) writeFileSync(out + '/assets.bin', Buffer.alloc(Number(process.env.FIXTURE_BUILD_FILL_MB) << 20, 1))
 writeFileSync(out + '/app.mjs', readFileSync('server.src.mjs', 'utf8').replace('__VERSION__', version))
 console.log('built fixture ' + version)
 `
