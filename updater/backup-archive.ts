@@ -215,11 +215,31 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupResult
       (err: unknown) => Promise.reject(err),
     )
     broken.catch(() => {})
+    // One entry at a time: each file's hash is complete when archiver says the entry is written.
+    const add = (put: () => void) =>
+      Promise.race([
+        new Promise<void>((resolve, reject) => {
+          const onEntry = () => {
+            archive.off('error', onError)
+            resolve()
+          }
+          const onError = (err: Error) => {
+            archive.off('entry', onEntry)
+            reject(err)
+          }
+          archive.once('entry', onEntry)
+          archive.once('error', onError)
+          put()
+        }),
+        broken,
+      ])
     for (const e of entries) {
       const meta = { name: e.rel, mode: e.mode, date: e.mtime, uid: e.uid, gid: e.gid }
-      if (e.kind === 'dir') archive.append(Buffer.alloc(0), { ...meta, name: `${e.rel}/`, type: 'directory' } as never)
-      else if (e.kind === 'symlink') archive.symlink(e.rel, await readlink(e.abs), e.mode)
-      else {
+      if (e.kind === 'dir') await add(() => archive.append(Buffer.alloc(0), { ...meta, name: `${e.rel}/`, type: 'directory' } as never))
+      else if (e.kind === 'symlink') {
+        const target = await readlink(e.abs)
+        await add(() => archive.symlink(e.rel, target, e.mode))
+      } else {
         const src = sources.get(e.rel) ?? e.abs
         const s = await stat(src)
         const hash = createHash('sha256')
@@ -232,14 +252,7 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupResult
         })
         reader.on('error', (err) => tee.destroy(err))
         reader.pipe(tee)
-        await Promise.race([
-          new Promise<void>((resolve, reject) => {
-            archive.once('entry', () => resolve())
-            archive.once('error', reject)
-            archive.append(tee as Readable, { ...meta, stats: s } as never)
-          }),
-          broken,
-        ])
+        await add(() => archive.append(tee as Readable, { ...meta, stats: s } as never))
         files.push({ path: e.rel, size: e.size, mtimeMs: e.mtime.getTime(), sha256: hash.digest('hex'), ...(sources.has(e.rel) ? { sqlite: true as const } : {}) })
       }
     }
