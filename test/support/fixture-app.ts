@@ -88,6 +88,7 @@ export const TAGS = ['v1.0.0', 'v1.1.0', 'v1.2.0', 'v1.3.0', 'v1.4.0'] as const
 /** A bare origin with the five tags; returns its path. Made once per test file and shared. */
 export async function createOrigin(root: string): Promise<string> {
   // The owner (nobody) must reach the origin through its parent.
+  await mkdir(root, { recursive: true })
   await chmod(root, 0o755)
   const work = path.join(root, 'origin-work')
   await mkdir(work, { recursive: true })

@@ -144,3 +144,39 @@ describe('SIGKILL in the middle of the build', () => {
     }
   })
 })
+
+describe('a hung updater (no journal progress for 30 minutes)', () => {
+  test('is stopped by the next update, its update marked failed (STALE) and the lock released', async () => {
+    const f = await createFixture(origin)
+    const hung = spawn('sleep', ['600'], { stdio: 'ignore', detached: true })
+    try {
+      await new Promise((r) => hung.once('spawn', r))
+      const { mkdir, writeFile } = await import('node:fs/promises')
+      const { processStartTime } = await import('../../../updater/shared/pidfile')
+      await mkdir(path.join(f.dataDir, 'update.lock'))
+      await writeFile(path.join(f.dataDir, 'update.lock.owner.json'), JSON.stringify({ pid: hung.pid, start: processStartTime(hung.pid!) }))
+      const old = new Date(Date.now() - 31 * 60_000).toISOString()
+      await writeFile(
+        path.join(f.dataDir, 'update-journal.json'),
+        JSON.stringify({
+          schema: 1, updateId: '20261123T100000Z-0000beef', kind: 'update', trigger: 'request', pid: hung.pid, startedAt: old, updatedAt: old,
+          from: { version: '1.0.0', tag: 'v1.0.0', commit: f.head(), release: path.join(f.appDir, '.upkeep/releases/v1.0.0') },
+          to: { version: '1.1.0', tag: 'v1.1.0' }, options: { backup: true, force: false }, state: 'running',
+          steps: [{ name: 'build', phase: 'started', startedAt: old }], recoveries: 0,
+        }),
+      )
+      // The server sees it as interrupted (not running): a new request is accepted.
+      const { updateActivity } = await import('../../../updater/shared/update-activity')
+      const { createPaths } = await import('../../../updater/shared/paths')
+      expect(await updateActivity(createPaths({ appDir: f.appDir, dataDir: f.dataDir, backupDir: f.backupDir }))).toMatchObject({ state: 'interrupted', stale: true })
+      const r = await f.upkeep(['update', 'v1.1.0', '--yes', '--json'])
+      expect(r.code, r.stderr).toBe(0)
+      expect(JSON.parse(r.stdout)).toMatchObject({ status: 'complete', recovered: { id: '20261123T100000Z-0000beef', status: 'failed', error: { code: 'STALE' }, recovered: true } })
+      expect(isProcessAlive(hung.pid!)).toBe(false)
+      expect(await f.health()).toEqual({ status: 200, version: '1.1.0' })
+    } finally {
+      hung.kill('SIGKILL')
+      await f.stop()
+    }
+  })
+})

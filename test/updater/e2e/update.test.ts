@@ -97,3 +97,35 @@ describe('upkeep update against a real app (process mode)', () => {
     expect(table.stdout).toMatch(/1\.1\.0 → 1\.4\.0\s+rolled_back/)
   })
 })
+
+describe('upkeep rollback', () => {
+  let root: string
+  let f: Fixture
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'upkeep-rb-'))
+    f = await createFixture(await createOrigin(root))
+  })
+  afterAll(async () => {
+    await f?.stop()
+    await rm(root, { recursive: true, force: true })
+  })
+
+  test('goes back to server.bak and its ref, and can go forward again', async () => {
+    const nothing = await f.upkeep(['rollback', '--yes', '--json'])
+    expect(nothing.code).toBe(1)
+    expect(JSON.parse(nothing.stdout).error).toMatchObject({ code: 'NOT_FOUND', message: 'there is no previous build (server.bak) to roll back to' })
+    const v100 = f.head()
+    expect((await f.upkeep(['update', 'v1.1.0', '--yes'])).code).toBe(0)
+    const v110 = f.head()
+    const r = await f.upkeep(['rollback', '--yes', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout)).toMatchObject({ kind: 'rollback', status: 'complete', from: { version: '1.1.0' }, to: { version: '1.0.0', tag: 'v1.0.0' } })
+    expect(await f.health()).toEqual({ status: 200, version: '1.0.0' })
+    expect(await f.currentTarget()).toBe('.upkeep/releases/v1.0.0')
+    expect(f.head()).toBe(v100)
+    // Reversible: server.bak is now the build it came from.
+    expect((await f.upkeep(['rollback', '--yes'])).code).toBe(0)
+    expect(await f.health()).toEqual({ status: 200, version: '1.1.0' })
+    expect(f.head()).toBe(v110)
+  })
+})
