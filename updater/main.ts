@@ -23,7 +23,7 @@ import { createHealthProbe } from './adapters/http'
 import { createUpdateLock } from './adapters/lock'
 import type { ServiceManager } from './adapters/service-manager'
 import { createServiceManager } from './adapters/services'
-import { recover, runUpdate, type RunDeps, type RunResult } from './run'
+import { recordUnstarted, recover, runUpdate, type RunDeps, type RunResult } from './run'
 import { parseTunables } from './tunables'
 
 // The updater's commands (`upkeep update|rollback|history|recover|apply-request`): argv in,
@@ -295,16 +295,17 @@ export async function applyRequestCommand(args: string[]): Promise<number> {
   }
   const { request } = taken
   log.info({ updateId: request.updateId, version: request.version }, 'taking update request')
+  const plan = { updateId: request.updateId, kind: 'update' as const, trigger: 'request' as const, ...(request.version ? { tag: request.version } : {}), options: { backup: request.backup, force: false } }
   try {
     const tag = request.version ?? (await latestTag(deps))
-    const result = await runUpdate(deps, { updateId: request.updateId, kind: 'update', trigger: 'request', tag, options: { backup: request.backup, force: false } })
+    const result = await runUpdate(deps, { ...plan, tag })
     return exitFor(result)
   } catch (err) {
-    if (isUpdateError(err)) {
-      log.error({ updateId: request.updateId, code: err.code, hint: err.hint }, err.message)
-      return EXIT.failed
-    }
-    throw err
+    if (!isUpdateError(err)) throw err
+    log.error({ updateId: request.updateId, code: err.code, hint: err.hint }, err.message)
+    // The UI waits for this id: unless another updater owns the files, say how it ended.
+    if (err.code !== 'LOCKED') await recordUnstarted(deps, plan, err.toJSON()).catch((e: Error) => log.error({ err: e }, 'could not record the failed request'))
+    return EXIT.failed
   }
 }
 

@@ -8,6 +8,7 @@ import { processStartTime } from './shared/pidfile'
 import { DEV_VERSION, isReleaseTag, versionFromDescribe } from './shared/version'
 import { killGroup } from './adapters/exec'
 import { readLinkTarget } from './adapters/fs'
+import { pruneBackups } from './backup-archive'
 import type { UpdateLock } from './adapters/lock'
 import { readReleaseManifest } from './adapters/release-manifest'
 import { errorInfo, type Deps, type Step, type StepContext } from './context'
@@ -64,7 +65,15 @@ export async function describeRunning(deps: Pick<Deps, 'paths' | 'git'>): Promis
       if (isReleaseTag(name)) version = versionFromDescribe(name)
     }
   }
-  const commit = await deps.git.headCommit()
+  let commit: string
+  try {
+    commit = await deps.git.headCommit()
+  } catch (err) {
+    throw new UpdateError('NOT_FOUND', `${deps.paths.appDir} is not a git checkout (${(err as Error).message.split('\n')[0]})`, {
+      hint: 'Set APP_DIR to the app’s git checkout.',
+      cause: err,
+    })
+  }
   const branch = await deps.git.currentBranch()
   return {
     version: version ?? DEV_VERSION,
@@ -231,6 +240,8 @@ async function runSteps(deps: RunDeps, j: Journal, steps: Step[]): Promise<RunRe
 async function cleanUpBeforeSwitch(ctx: StepContext): Promise<void> {
   const { j } = ctx
   if (j.child && isProcessAlive(j.child.pid, j.child.start)) killGroup(j.child.pid, 'SIGKILL')
+  // Leftovers of an interrupted backup (temp archive, SQLite copies); retention applies as usual.
+  await pruneBackups(ctx.paths.backupDir, ctx.tunables.backupKeep).catch(() => [])
   if (j.kind !== 'update') return
   await cleanStaging(ctx, j.to.tag).catch((err: Error) => ctx.log.warn({ err }, 'could not clean staging'))
   const live = [await readLinkTarget(ctx.paths.current), await readLinkTarget(ctx.paths.serverBak)]
@@ -360,6 +371,26 @@ export async function recoverJournal(deps: RunDeps, j: Journal, mode: RecoveryMo
     return { action, updateId: j.updateId, entry }
   } finally {
     session.close()
+  }
+}
+
+/**
+ * A requested update that could not even start (no release to update to, not a git checkout…):
+ * recorded under its id, so the UI that asked for it sees it end. Needs the lock (one writer).
+ */
+export async function recordUnstarted(deps: RunDeps, plan: UpdatePlan, error: ErrorInfo): Promise<HistoryEntry> {
+  const held = await deps.lock.acquire()
+  try {
+    const at = deps.clock.now().toISOString()
+    const to = plan.tag ? { tag: plan.tag, version: versionFromDescribe(plan.tag) } : { tag: '', version: '' }
+    const entry: HistoryEntry = { id: plan.updateId, kind: plan.kind, trigger: plan.trigger, from: { version: '' }, to, status: 'failed', startedAt: at, finishedAt: at, durationMs: 0, steps: [], error }
+    await deps.status.begin(plan.updateId)
+    await deps.status.emit({ type: 'update-started', kind: plan.kind, from: { version: '' }, to, steps: [] })
+    await deps.history.append(entry)
+    await deps.status.emit({ type: 'finished', status: 'failed', durationMs: 0, error })
+    return entry
+  } finally {
+    await held.release()
   }
 }
 

@@ -4,7 +4,7 @@
 //   3. failure → old version serving again              target ≤ 30 s (≤ 10 s for a crash at start)
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os, { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -159,6 +159,8 @@ async function benchRecovery(bundle: string, origin: string): Promise<void> {
 }
 
 const root = await mkdtemp(path.join(tmpdir(), 'upkeep-bench-'))
+// The fixture's owner (nobody) reaches its origin through here.
+await chmod(root, 0o755)
 try {
   await benchBackup()
   line('   building the updater bundle (npm run build) …')
