@@ -123,7 +123,9 @@ export function levelFor(block: Buffer): 0 | 1 {
   return zlib.deflateRawSync(sample, { level: 1 }).length > sample.length * 0.95 ? 0 : 1
 }
 
-const gzipBlock = (block: Buffer) => gzip(block, { level: levelFor(block) })
+// One output chunk per block: with zlib's default 16 KiB chunks, every chunk is a round trip
+// from the thread pool to this thread, which then spends its time in callbacks.
+const gzipBlock = (block: Buffer) => gzip(block, { level: levelFor(block), chunkSize: block.length + (64 << 10) })
 
 /**
  * Compresses a byte stream as consecutive gzip members, `concurrency` blocks at a time (libuv's
@@ -219,7 +221,7 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupResult
     const archiveHash = createHash('sha256')
     let archiveBytes = 0
     let done = 0
-    const out = createWriteStream(tmp, { mode: 0o600 })
+    const out = createWriteStream(tmp, { mode: 0o600, highWaterMark: 4 << 20 })
     const counting = new Transform({
       transform(chunk: Buffer, _e, cb) {
         archiveHash.update(chunk)
@@ -262,8 +264,9 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupResult
         const src = sources.get(e.rel) ?? e.abs
         const s = await stat(src)
         const hash = createHash('sha256')
-        const reader = createReadStream(src)
-        const tee = new PassThrough()
+        // Big reads: every chunk passes several streams, so fewer chunks cost less CPU.
+        const reader = createReadStream(src, { highWaterMark: 1 << 20 })
+        const tee = new PassThrough({ highWaterMark: 1 << 20 })
         reader.on('data', (c) => {
           hash.update(c as Buffer)
           done += (c as Buffer).length
