@@ -37,6 +37,20 @@ const http = await startHttpServer(getRequestListener(app.fetch), target, { log,
 })
 log.info({ url: http.url, version: build.version, commit: build.commit, dataDir: config.dataDir }, 'listening')
 
+let stopping = false
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'shutting down')
+    void http.close().then(() => {
+      log.info('stopped')
+      process.exit(0)
+    })
+  })
+}
+
+// After the signal handlers: a SIGTERM that arrives meanwhile must drain, not kill.
 const paths = createPaths(config)
 if (config.serviceManager === 'process') {
   // Without systemd the updater finds (and restarts) this server through its pidfile; written
@@ -51,17 +65,4 @@ if (config.serviceManager === 'process') {
     log.warn({ updateId: activity.journal.updateId }, 'found an unfinished update, starting upkeep recover')
     updateLauncher.launch('recover')
   }
-}
-
-let stopping = false
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.on(signal, () => {
-    if (stopping) return
-    stopping = true
-    log.info({ signal }, 'shutting down')
-    void http.close().then(() => {
-      log.info('stopped')
-      process.exit(0)
-    })
-  })
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -15,6 +15,8 @@ describe('the built updater bundle', () => {
   let f: Fixture
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'upkeep-built-'))
+    // The fixture's owner (nobody) reaches its origin through here.
+    await chmod(root, 0o755)
     execFileSync('npm', ['run', 'build', '--silent', '--', '--out', path.join(root, 'build')], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] })
     bundle = path.join(root, 'build', 'upkeep.mjs')
     f = await createFixture(await createOrigin(path.join(root, 'fixture')))
