@@ -49,7 +49,18 @@ describe('server on an inherited socket (as under systemd)', () => {
   })
 
   test('restarts under a client loop lose no request', async () => {
+    // A server is stopped only once it serves: SIGTERM before its handler is installed (tsx
+    // start-up under load can take longer than any fixed wait) would kill it, not drain it.
+    let lastStartedAt = ''
+    const servesNewProcess = async () => {
+      for (;;) {
+        const { startedAt } = (await (await fetch(`http://127.0.0.1:${holder.port}/api/health`)).json()) as { startedAt: string }
+        if (startedAt !== lastStartedAt) return void (lastStartedAt = startedAt)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    }
     await holder.start(serverArgs, { env: env(), cwd: repoRoot })
+    await servesNewProcess()
     const loop = startClientLoop(holder.port, { workers: 20 })
     const exits = []
     for (let i = 0; i < 3; i++) {
@@ -57,6 +68,7 @@ describe('server on an inherited socket (as under systemd)', () => {
       // systemctl restart: stop (SIGTERM, wait for exit), then start; the socket stays open.
       exits.push(await holder.stop())
       await holder.start(serverArgs, { env: env(), cwd: repoRoot })
+      await servesNewProcess()
     }
     await new Promise((r) => setTimeout(r, 400))
     const stats = await loop.stop()
