@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { copyFile, mkdir, rename } from 'node:fs/promises'
+import { copyFile, mkdir, rename, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { createInterface } from 'node:readline/promises'
 import { fileURLToPath } from 'node:url'
@@ -113,13 +113,15 @@ async function buildDeps(opts: Options & { signal?: AbortSignal; progress: boole
   })
   const runAs = isRoot() && owner.uid !== 0 ? owner : undefined
   if (runAs) {
-    // git and npm need a writable HOME; an account like nobody has none.
-    const home = runAs.home && runAs.home !== '/nonexistent' ? runAs.home : path.join(paths.upkeepDir, 'home')
-    if (home.startsWith(paths.upkeepDir)) {
+    // git and npm need a writable HOME of their own: an account like nobody has none, and a
+    // service account whose home is the checkout itself would get ~/.npm written into it.
+    const insideCheckout = runAs.home === paths.appDir || runAs.home.startsWith(paths.appDir + path.sep)
+    const usable = runAs.home && !insideCheckout && (await stat(runAs.home).then((s) => s.isDirectory() && s.uid === runAs.uid, () => false))
+    if (!usable) {
+      runAs.home = path.join(paths.upkeepDir, 'home')
       await mkdirOwned(paths.upkeepDir, runAs)
-      await mkdirOwned(home, runAs)
+      await mkdirOwned(runAs.home, runAs)
     }
-    runAs.home = home
   }
   await mkdir(paths.dataDir, { recursive: true })
   const killAt = isBuilt() ? undefined : process.env.UPKEEP_TEST_KILL_AT

@@ -159,3 +159,18 @@ describe('waitHealthy', () => {
     expect(await waitHealthy(ctx, 'v1.1.0', { step: 'health' })).toMatchObject({ polls: 3 })
   })
 })
+
+describe('recordUnstarted', () => {
+  test('a request that could not start is recorded under its id, in history and the status stream', async () => {
+    const { recordUnstarted } = await import('../../updater/run')
+    const f = await setup()
+    const entry = await recordUnstarted(f.deps, { ...plan, trigger: 'request', tag: undefined }, { code: 'NO_RELEASE', message: 'origin has no release tags' })
+    expect(entry).toMatchObject({ id: plan.updateId, status: 'failed', error: { code: 'NO_RELEASE' } })
+    expect(f.history.entries).toHaveLength(1)
+    expect(f.status.events.map((e) => [e.type, e.updateId])).toEqual([
+      ['update-started', plan.updateId],
+      ['finished', plan.updateId],
+    ])
+    expect(f.transcript).toEqual(['lock released'])
+  })
+})
