@@ -44,23 +44,31 @@ function print(line: string) {
 
 /** Prints the status events as a person reads them, and passes them on to the status file. */
 function consoleStatus(inner: StatusWriter, enabled: boolean): StatusWriter {
+  // On a terminal the running step shows as "… build" and is overwritten by its result.
+  const tty = process.stdout.isTTY === true
   const show = (e: StatusEvent) => {
     if (!enabled) return
     const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`
+    const done = (text: string) => print(tty ? `\r\x1b[2K${text}` : text)
     switch (e.type) {
       case 'update-started':
         return print(`${e.kind === 'rollback' ? 'Rolling back' : 'Updating'} ${e.from.version} → ${e.to.version} (${e.updateId})`)
       case 'step-started':
-        return print(`  … ${e.step}`)
-      case 'step-finished':
-        return print(`  ✓ ${e.step} ${secs(e.durationMs)}`)
-      case 'step-failed':
-        return print(`  ✗ ${e.step} ${secs(e.durationMs)}: ${e.error.code}: ${e.error.message}${e.error.hint ? `\n    hint: ${e.error.hint}` : ''}`)
-      case 'log':
-        if (e.level !== 'info') print(`    ${e.level}: ${e.message}`)
+        if (tty) process.stdout.write(`  … ${e.step}`)
         return
-      case 'finished':
-        return print(e.status === 'complete' ? `Done in ${secs(e.durationMs)}.` : e.status === 'rolled_back' ? `Rolled back (${e.error?.code}).` : `Failed: ${e.error?.code}: ${e.error?.message}`)
+      case 'step-finished':
+        return done(`  ✓ ${e.step} ${secs(e.durationMs)}`)
+      case 'step-failed':
+        return done(`  ✗ ${e.step} ${secs(e.durationMs)}: ${e.error.code}: ${e.error.message}${e.error.hint ? `\n    hint: ${e.error.hint}` : ''}`)
+      case 'log':
+        if (e.level !== 'info') done(`    ${e.level}: ${e.message}`)
+        return
+      case 'finished': {
+        const why = e.error ? `${e.error.code}: ${headline(e.error.message)}` : ''
+        if (e.status === 'complete') return print(`Done in ${secs(e.durationMs)}.`)
+        if (e.status === 'rolled_back') return print(`Rolled back to the previous version (${why}).`)
+        return print(`Failed: ${why}`)
+      }
     }
   }
   return {
@@ -105,9 +113,11 @@ async function buildDeps(opts: Options & { signal?: AbortSignal; progress: boole
     process.exit(EXIT.usage)
   }
   const paths = createPaths(config)
-  // JSON lines for journald; on a terminal, only warnings (the progress lines say the rest).
-  const level = process.stdout.isTTY && !process.env.LOG_LEVEL ? 'warn' : config.logLevel
-  const log = createLogger({ level, name: 'upkeep-updater', fd: opts.json ? 2 : 1 })
+  // JSON lines on stdout for journald (apply-request). A person at the CLI reads the progress
+  // lines instead, so logs go to stderr and only when LOG_LEVEL asks for them.
+  const forPerson = opts.progress || opts.json
+  const level = forPerson && !process.env.LOG_LEVEL?.trim() ? 'fatal' : config.logLevel
+  const log = createLogger({ level, name: 'upkeep-updater', fd: forPerson ? 2 : 1 })
   const owner = await ownerOf(config.appDir).catch((err: Error) => {
     throw new UpdateError('NOT_FOUND', `APP_DIR ${config.appDir} does not exist: ${err.message}`, { hint: 'Set APP_DIR to the app’s git checkout.' })
   })
@@ -333,13 +343,18 @@ export async function historyCommand(args: string[]): Promise<number> {
   return EXIT.ok
 }
 
+/** The first line of an error message, without the "; output:" that introduces a command's output. */
+function headline(message: string): string {
+  return message.split('\n')[0]!.replace(/;? output:$/, '')
+}
+
 export function formatHistory(entries: HistoryEntry[]): string {
   const rows = entries.map((e) => [
     e.startedAt.replace('T', ' ').slice(0, 19),
     e.kind === 'rollback' ? `${e.from.version} ⟲ ${e.to.version}` : `${e.from.version} → ${e.to.version}`,
     e.status + (e.recovered ? ' (recovered)' : ''),
     `${(e.durationMs / 1000).toFixed(1)}s`,
-    e.error ? `${e.error.code}: ${e.error.message.split('\n')[0]}` : '',
+    e.error ? `${e.error.code}: ${headline(e.error.message)}` : '',
   ])
   const head = ['started (UTC)', 'version', 'status', 'took', 'error']
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))

@@ -83,14 +83,16 @@ export const build: Step = {
         if (err instanceof ExecError) {
           const output = err.tail.join('\n')
           if (/ENOSPC|No space left on device/.test(output)) {
-            throw new UpdateError('DISK_FULL', `build failed: no space left on device while running ${argv.join(' ')}; output:\n${output}`, {
+            throw new UpdateError('DISK_FULL', `build failed: no space left on device while running ${raw.join(' ')}; output:\n${output}`, {
               step: 'build',
               hint: `Free space on the disk of ${paths.stagingRoot}; the running version was not touched.`,
             })
           }
-          throw new UpdateError('BUILD_FAILED', `build failed: ${err.message}; output:\n${output}`, {
+          const shown = raw.join(' ')
+          const how = err.code === undefined ? 'could not start' : err.signal ? `was killed by ${err.signal}` : `exited ${err.code}`
+          throw new UpdateError('BUILD_FAILED', `build failed: ${shown} ${how}; output:\n${output}`, {
             step: 'build',
-            hint: `The running version was not touched. Fix the release, or build it by hand to see more: git worktree add /tmp/b ${j.to.tag} && cd /tmp/b && ${argv.join(' ')}`,
+            hint: `The running version was not touched. Fix the release, or build it by hand to see more: git worktree add /tmp/b ${j.to.tag} && cd /tmp/b && ${expandCommand(raw, '/tmp/b-out').join(' ')}`,
           })
         }
         throw err

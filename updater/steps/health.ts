@@ -40,7 +40,8 @@ export async function waitHealthy(ctx: StepContext, version: string, opts: { rel
       (state.active === 'inactive' && elapsed > INACTIVE_GRACE_MS)
     if (crashed) {
       const logs = await ctx.services.recentLogs(20)
-      const how = state.exitStatus !== undefined ? `exited with status ${state.exitStatus}` : `is ${state.active} (${state.subState})`
+      const how =
+        state.exitStatus !== undefined ? `exited with status ${state.exitStatus}` : state.active === 'failed' ? `has exited (${state.subState})` : `is ${state.active} (${state.subState})`
       throw new UpdateError('HEALTH_CHECK_FAILED', `${version} is not running: the server ${how}${logs.length ? `; output:\n${logs.join('\n')}` : ''}`, {
         step: opts.step,
         hint: ctx.services.kind === 'systemd' ? 'See journalctl -u upkeep.service' : `See ${ctx.paths.logs}/server.log`,
