@@ -64,6 +64,12 @@ describe('POST /api/updates/apply', () => {
     expect(launched).toEqual(['apply-request'])
   })
 
+  test('five clicks at once: exactly one request is written, the others are 409', async () => {
+    const statuses = (await Promise.all(Array.from({ length: 5 }, () => post({ version: '1.1.0' })))).map((r) => r.status)
+    expect(statuses.sort()).toEqual([202, 409, 409, 409, 409])
+    expect(launched).toEqual(['apply-request'])
+  })
+
   test('409 while a live updater holds the lock', async () => {
     await writeFile(path.join(config.dataDir, 'update-journal.json'), JSON.stringify(journal()))
     await mkdir(path.join(config.dataDir, 'update.lock'))
