@@ -222,7 +222,10 @@ export async function createFixture(origin: string, opts: { healthTimeoutSec?: n
       await rm(root, { recursive: true, force: true })
     },
   }
-  if (opts.start !== false) await startServer(fixture)
+  if (opts.start !== false) await startServer(fixture).catch(async (err) => {
+    await fixture.stop()
+    throw err
+  })
   return fixture
 }
 
