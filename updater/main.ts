@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { copyFile, mkdir, rename, stat } from 'node:fs/promises'
+import { chown, copyFile, mkdir, rename, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { createInterface } from 'node:readline/promises'
 import { fileURLToPath } from 'node:url'
@@ -167,9 +167,13 @@ async function runFromCopy(paths: Paths, argv: string[]): Promise<number | undef
   if (!isBuilt() || process.env.UPKEEP_RUNNING_COPY === '1') return undefined
   const self = fileURLToPath(import.meta.url)
   if (self.startsWith(paths.updaterRunDir + path.sep)) return undefined
-  await mkdir(paths.updaterRunDir, { recursive: true })
+  // Run as root (the systemd units), the copy still belongs to the checkout's owner: nothing in the checkout is root's.
+  const owner = isRoot() ? await ownerOf(paths.appDir).catch(() => undefined) : undefined
+  await mkdirOwned(paths.upkeepDir, owner)
+  await mkdirOwned(paths.updaterRunDir, owner)
   const copy = path.join(paths.updaterRunDir, `upkeep-${currentBuild().version}.mjs`)
   await copyFile(self, `${copy}.tmp`)
+  if (owner) await chown(`${copy}.tmp`, owner.uid, owner.gid)
   await rename(`${copy}.tmp`, copy)
   const child = spawn(process.execPath, [copy, ...argv], { stdio: 'inherit', env: { ...process.env, UPKEEP_RUNNING_COPY: '1' } })
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig))
