@@ -9,11 +9,13 @@ import { requireAdmin } from './middleware/require-admin'
 import { authRoutes } from './routes/auth'
 import { healthRoutes } from './routes/health'
 import { settingsRoutes } from './routes/settings'
+import { updateRunRoutes } from './routes/update-runs'
 import { updatesRoutes } from './routes/updates'
 import { webRoutes } from './routes/web'
 import type { AuthService } from './services/auth'
 import type { Clock } from './services/clock'
 import type { SettingsStore } from './services/settings'
+import type { UpdateLauncher } from './services/update-launcher'
 import type { UpdatesService } from './services/updates'
 
 export interface AppDeps {
@@ -29,6 +31,8 @@ export interface AppDeps {
   auth: AuthService
   updates: UpdatesService
   settings: SettingsStore
+  /** Starts the updater once an update is requested (process mode); absent under systemd. */
+  updateLauncher?: UpdateLauncher
 }
 
 export function createApp(deps: AppDeps) {
@@ -44,6 +48,7 @@ export function createApp(deps: AppDeps) {
         env: { updateRepo: deps.config.updateRepo, checksDisabled: deps.config.updateCheckDisabled },
       }),
     )
+    .route('/updates', updateRunRoutes(deps))
 
   const app = new Hono()
     // Registered before any route, so routes mounted under /api later are covered too.

@@ -115,6 +115,11 @@ export function formatStatus(s: UpdatesStatus, now: Date): string {
   if (s.latest) {
     lines.push(['Update', s.updateAvailable ? `available: ${s.current.version} → ${s.latest.version} (${s.latest.url})` : 'none, this is the latest'])
   }
+  if (s.running) {
+    const what = s.running.state === 'requested' ? 'requested' : s.running.state === 'interrupted' ? 'interrupted (`upkeep recover` finishes it)' : 'in progress'
+    const span = s.running.from || s.running.to ? `: ${s.running.from ?? '?'} → ${s.running.to ?? 'latest'}` : ''
+    lines.push(['Updating', `${what}${span}${s.running.updateId ? ` (${s.running.updateId})` : ''}`])
+  }
   if (s.checksDisabled) lines.push(['Checks', 'disabled (UPDATE_CHECK_DISABLED=true); GitHub is never asked'])
   else if (!s.checkEnabled) lines.push(['Checks', 'automatic checks are off (setting); `upkeep check` checks now'])
   if (s.checkedAt) {

@@ -3,10 +3,15 @@ import path from 'node:path'
 import { getRequestListener } from '@hono/node-server'
 import { createLogger } from '../updater/shared/log'
 import { bundleDir, loadConfigOrExit, resolveBuildInfo } from '../updater/shared/runtime'
+import { createPaths } from '../updater/shared/paths'
+import { removePidFileIfOursSync, writePidFile } from '../updater/shared/pidfile'
+import { updateActivity } from '../updater/shared/update-activity'
+import { fileURLToPath } from 'node:url'
 import { createApp } from './app'
 import { listenTarget, startHttpServer } from './http-server'
 import { createServerServices } from './services/create-services'
 import { ensureAdminPassword } from './services/password'
+import { createUpdateLauncher } from './services/update-launcher'
 
 // Entry point of `node server.mjs` and `upkeep serve`: builds the real dependencies, listens, drains on SIGTERM.
 const config = loadConfigOrExit(process.env, import.meta.url)
@@ -24,6 +29,10 @@ await mkdir(config.dataDir, { recursive: true })
 const services = await createServerServices({ config, log, build })
 await ensureAdminPassword(services.paths.adminPassword, { initial: config.adminPassword, log, clock: services.clock, write: services.write })
 const shutdown = new AbortController()
+// The updater is a separate program: built, the sibling bundle; from the sources, its bin script.
+const here = fileURLToPath(import.meta.url)
+const updaterArgv = [process.execPath, here.endsWith('.mjs') ? path.join(path.dirname(here), 'upkeep.mjs') : path.join(path.dirname(here), '..', 'updater', 'bin.mjs')]
+const updateLauncher = createUpdateLauncher({ config, log, updaterArgv })
 const app = createApp({
   config,
   log,
@@ -31,6 +40,7 @@ const app = createApp({
   startedAt: new Date(),
   webDir: path.join(bundleDir(import.meta.url), 'web'),
   shutdown: shutdown.signal,
+  updateLauncher,
   ...services,
 })
 
@@ -53,4 +63,21 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.exit(0)
     })
   })
+}
+
+// After the signal handlers: a SIGTERM that arrives meanwhile must drain, not kill.
+const paths = createPaths(config)
+if (config.serviceManager === 'process') {
+  // Without systemd the updater finds (and restarts) this server through its pidfile; written
+  // only now that this process is the one listening, removed on exit if it is still ours.
+  if (target.kind === 'tcp') {
+    await writePidFile(paths.pidFile, process.pid)
+    process.on('exit', () => removePidFileIfOursSync(paths.pidFile, process.pid))
+  }
+  // An update whose updater died: finish or roll it back (under systemd, `upkeep recover --boot` does it before we start).
+  const activity = await updateActivity(paths)
+  if (activity.state === 'interrupted') {
+    log.warn({ updateId: activity.journal.updateId }, 'found an unfinished update, starting upkeep recover')
+    updateLauncher.launch('recover')
+  }
 }

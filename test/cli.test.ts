@@ -36,6 +36,15 @@ describe('upkeep CLI', () => {
     expect(r.stderr).toContain('Usage: upkeep')
   })
 
+  test('--help lists the updater commands, apply-request marked internal', async () => {
+    const r = await upkeep(['--help'])
+    for (const c of ['update [vX.Y.Z]', 'rollback', 'history', 'recover [--boot]']) expect(r.stdout).toContain(`upkeep ${c}`)
+    expect(r.stdout).toMatch(/upkeep apply-request\s+internal: /)
+    const update = await upkeep(['update', '--help'])
+    expect(update.stdout).toContain('--no-backup')
+    expect(update.stdout).toContain('Exit status: 0 updated, 1 failed (nothing changed), 3 rolled back.')
+  })
+
   test('a command’s --help', async () => {
     const r = await upkeep(['serve', '--help'])
     expect(r.code).toBe(0)

@@ -6,18 +6,18 @@ import { currentBuild } from './shared/version'
 
 interface Command {
   summary: string
-  usage: string
   /** Options and details for `upkeep <command> --help`. */
-  help?: string
+  details?: string
+  usage: string
   run(args: string[]): Promise<number | void>
 }
 
 /** A command implemented by server/cli.ts (built: server-cli.mjs). */
-function serverCommand(name: string, summary: string, usage: string, help: string): Command {
+function serverCommand(name: string, summary: string, usage: string, details: string): Command {
   return {
     summary,
     usage,
-    help,
+    details,
     async run(args) {
       const cli = (await import(serverEntry('cli'))) as { runServerCommand(name: string, args: string[]): Promise<number> }
       return cli.runServerCommand(name, args)
@@ -72,6 +72,45 @@ const COMMANDS: Record<string, Command> = {
       '  --password-stdin   read the password from stdin instead of the terminal',
     ].join('\n'),
   ),
+  update: {
+    summary: 'update to a release (default: the latest), with backup and automatic rollback',
+    usage: 'upkeep update [vX.Y.Z] [--yes] [--json] [--no-backup] [--force]',
+    details: [
+      'Steps: preflight, backup, fetch, build (in staging), switch, restart, health, commit;',
+      'a release that does not come up healthy is rolled back by itself.',
+      '  --yes        do not ask for confirmation on a terminal',
+      '  --json       print the history entry as JSON (logs go to stderr)',
+      '  --no-backup  skip the data backup (a rollback then cannot restore data/)',
+      '  --force      allow reinstalling or downgrading to a version not newer than the running one',
+      'Exit status: 0 updated, 1 failed (nothing changed), 3 rolled back.',
+    ].join('\n'),
+    run: async (args) => (await import('./main')).updateCommand(args),
+  },
+  rollback: {
+    summary: 'go back to the previous build (server.bak) and its git ref',
+    usage: 'upkeep rollback [--yes] [--json] [--no-backup]',
+    run: async (args) => (await import('./main')).rollbackCommand(args),
+  },
+  history: {
+    summary: 'list past updates (data/update-history.jsonl)',
+    usage: 'upkeep history [--json] [-n N]',
+    run: async (args) => (await import('./main')).historyCommand(args),
+  },
+  recover: {
+    summary: 'finish or roll back an update the updater did not finish (crash, power cut)',
+    usage: 'upkeep recover [--boot] [--json]',
+    details: [
+      '  --boot  before the server starts (a oneshot unit at boot): put the files in a consistent',
+      '          state only; never restart or health-check anything.',
+    ].join('\n'),
+    run: async (args) => (await import('./main')).recoverCommand(args),
+  },
+  'apply-request': {
+    summary: 'internal: take data/update-request.json (written by the server) and run that update',
+    usage: 'upkeep apply-request',
+    details: 'Run by upkeep-updater.service (systemd) or launched by the server without systemd; not for people.',
+    run: async (args) => (await import('./main')).applyRequestCommand(args),
+  },
 }
 
 export function usage(): string {
@@ -123,7 +162,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2
   }
   if (values.help) {
-    process.stdout.write(`Usage: ${command.usage}\n\n${command.summary}\n${command.help ? `\n${command.help}\n` : ''}`)
+    process.stdout.write(`Usage: ${command.usage}\n\n${command.summary}\n${command.details ? `\n${command.details}\n` : ''}`)
     return 0
   }
   const argsAfterName = argv.slice(argv.indexOf(name) + 1)

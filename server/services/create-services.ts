@@ -11,6 +11,7 @@ import { systemClock, type Clock } from './clock'
 import { createOriginGit, type OriginGit } from './origin-git'
 import { createReleaseSource, type ReleaseSource } from './release-source'
 import { createRepoResolver } from './repo-resolver'
+import { createRunningUpdate } from './running-update'
 import { fileSettings, type SettingsStore } from './settings'
 import { createUpdatesService, type UpdatesService } from './updates'
 
@@ -59,7 +60,7 @@ export async function createServerServices(deps: ServerServicesDeps): Promise<Se
     write,
   })
   const resolver = createRepoResolver({ envRepo: config.updateRepo, git, hosts, clock })
-  const updates = createUpdatesService({ build, checksDisabled: config.updateCheckDisabled, settings, resolver, releases })
+  const updates = createUpdatesService({ build, checksDisabled: config.updateCheckDisabled, settings, resolver, releases, running: createRunningUpdate(paths) })
   const auth = createAuth({ passwordFile: paths.adminPassword, sessionsFile: paths.sessions, clock, log, write })
   return { paths, clock, settings, releases, updates, auth, write }
 }

@@ -5,6 +5,16 @@ import type { CheckMode, ReleaseSource } from './release-source'
 import type { RepoResolver, RepoSource } from './repo-resolver'
 import type { Channel, SettingsStore } from './settings'
 
+/** An update the updater is running, was asked for, or left unfinished (recovery pending). */
+export interface RunningUpdate {
+  state: 'running' | 'requested' | 'interrupted'
+  /** Follow it on /api/updates/events; events of other updates are not this one's. */
+  updateId: string | null
+  from: string | null
+  to: string | null
+  startedAt: string | null
+}
+
 export interface StatusError {
   code: string
   message: string
@@ -16,6 +26,8 @@ export interface UpdatesStatus {
   current: { version: string; commit: string }
   /** The highest release on the channel; it is the update only when `updateAvailable`. */
   latest: ReleaseInfo | null
+  /** Every release on the channel newer than the running version, highest first (what can be installed). */
+  releases: ReleaseInfo[]
   updateAvailable: boolean
   /** ISO time of the last successful check; null before the first. */
   checkedAt: string | null
@@ -30,6 +42,8 @@ export interface UpdatesStatus {
   /** How the release list was obtained: the GitHub API, or `git ls-remote` when the API was unreachable. */
   via: 'api' | 'git' | null
   error: StatusError | null
+  /** The update in progress, if any. */
+  running: RunningUpdate | null
 }
 
 export interface UpdatesService {
@@ -47,15 +61,18 @@ export interface UpdatesDeps {
   settings: SettingsStore
   resolver: RepoResolver
   releases: ReleaseSource
+  /** What the updater is doing (read from its files in data/); default: nothing. */
+  running?: () => Promise<RunningUpdate | null>
 }
 
 export function createUpdatesService(deps: UpdatesDeps): UpdatesService {
   async function report(explicit: boolean): Promise<UpdatesStatus> {
-    const settings = await deps.settings.read()
+    const [settings, running] = await Promise.all([deps.settings.read(), deps.running ? deps.running() : null])
     // One key order whatever happens: `--json` output is diffed and parsed by scripts.
-    const status = (fields: Pick<UpdatesStatus, 'latest' | 'checkedAt' | 'nextCheckAt' | 'source' | 'via' | 'error'>): UpdatesStatus => ({
+    const status = (fields: Pick<UpdatesStatus, 'latest' | 'releases' | 'checkedAt' | 'nextCheckAt' | 'source' | 'via' | 'error'>): UpdatesStatus => ({
       current: { version: deps.build.version, commit: deps.build.commit },
       latest: fields.latest,
+      releases: fields.releases,
       updateAvailable: fields.latest !== null && isNewer(fields.latest.version, deps.build.version),
       checkedAt: fields.checkedAt,
       nextCheckAt: fields.nextCheckAt,
@@ -65,18 +82,20 @@ export function createUpdatesService(deps: UpdatesDeps): UpdatesService {
       checkEnabled: settings.checkEnabled,
       via: fields.via,
       error: fields.error,
+      running,
     })
     let source: RepoSource
     try {
       source = await deps.resolver.resolve(settings.updateRepo)
     } catch (err) {
       if (!isUpdateError(err)) throw err
-      return status({ latest: null, checkedAt: null, nextCheckAt: null, source: null, via: null, error: err.toJSON() })
+      return status({ latest: null, releases: [], checkedAt: null, nextCheckAt: null, source: null, via: null, error: err.toJSON() })
     }
     const mode: CheckMode = deps.checksDisabled || (!settings.checkEnabled && !explicit) ? 'cached' : explicit ? 'force' : 'auto'
     const { cache, error, nextCheckAt } = await deps.releases.get({ repo: source.repo, channel: settings.channel }, mode)
     return status({
       latest: cache?.latest ?? null,
+      releases: (cache?.releases ?? []).filter((r) => isNewer(r.version, deps.build.version) && (settings.channel === 'prerelease' || !r.prerelease)),
       checkedAt: cache?.checkedAt ?? null,
       nextCheckAt: nextCheckAt?.toISOString() ?? null,
       source,

@@ -45,13 +45,14 @@ describe('upkeep status / check', () => {
     expect(r.code).toBe(0)
     expect(r.stderr).toBe('')
     const status = JSON.parse(r.stdout) as UpdatesStatus
-    expect(Object.keys(status)).toEqual(['current', 'latest', 'updateAvailable', 'checkedAt', 'nextCheckAt', 'source', 'channel', 'checksDisabled', 'checkEnabled', 'via', 'error'])
+    expect(Object.keys(status)).toEqual(['current', 'latest', 'releases', 'updateAvailable', 'checkedAt', 'nextCheckAt', 'source', 'channel', 'checksDisabled', 'checkEnabled', 'via', 'error', 'running'])
     expect(status).toMatchObject({ latest: { tag: 'v1.5.0' }, updateAvailable: true, source: { repo: 'acme/widget', from: 'env' }, checkedAt: '2026-11-23T10:00:00.000Z' })
 
     // The server over the same data dir answers the same, from the cache the CLI wrote.
     const t = await createTestApp({ clock, dataDir, env: { UPDATE_REPO: 'acme/widget' } })
     const api = await (await t.app.request('/api/updates', { headers: { cookie: await login(t.app) } })).json()
-    expect(api).toEqual({ ...status, current: api.current })
+    // Only what depends on the running version differs (the CLI here is 0.0.0-dev).
+    expect(api).toEqual({ ...status, current: api.current, releases: api.releases })
     expect(github.requests).toHaveLength(1)
   })
 
@@ -145,6 +146,8 @@ test('formatStatus: errors, git fallback, disabled automatic checks', () => {
     checkEnabled: false,
     via: 'git',
     error: { code: 'RATE_LIMITED', message: 'GitHub rate limit reached', hint: 'wait' },
+    releases: [],
+    running: null,
   }
   expect(formatStatus(base, new Date('2026-11-23T10:00:00.000Z'))).toBe(
     [
@@ -159,4 +162,23 @@ test('formatStatus: errors, git fallback, disabled automatic checks', () => {
       '',
     ].join('\n'),
   )
+})
+
+test('formatStatus shows an update in progress', () => {
+  const s: UpdatesStatus = {
+    current: { version: '1.0.0', commit: 'unknown' },
+    latest: null,
+    releases: [],
+    updateAvailable: false,
+    checkedAt: null,
+    nextCheckAt: null,
+    source: null,
+    channel: 'stable',
+    checksDisabled: false,
+    checkEnabled: true,
+    via: null,
+    error: null,
+    running: { state: 'running', updateId: '20261123T182800Z-a1b2c3d4', from: '1.0.0', to: '1.1.0', startedAt: '2026-11-23T18:28:00.000Z' },
+  }
+  expect(formatStatus(s, new Date('2026-11-23T18:30:00.000Z'))).toContain('Updating: in progress: 1.0.0 → 1.1.0 (20261123T182800Z-a1b2c3d4)')
 })

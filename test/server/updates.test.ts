@@ -71,6 +71,8 @@ describe('GET /api/updates', () => {
         publishedAt: '2026-11-20T09:30:00Z',
         prerelease: false,
       },
+      // Installable: newer than 1.4.0 (the running one is not offered).
+      releases: [expect.objectContaining({ version: '1.5.0', tag: 'v1.5.0' })],
       updateAvailable: true,
       checkedAt: '2026-11-23T10:00:00.000Z',
       nextCheckAt: '2026-11-23T10:30:00.000Z',
@@ -80,6 +82,7 @@ describe('GET /api/updates', () => {
       checkEnabled: true,
       via: 'api',
       error: null,
+      running: null,
     })
   })
 

@@ -28,6 +28,10 @@ export const UPDATE_ERROR_CODES = [
   'RATE_LIMITED',
   'UPSTREAM_ERROR',
   'INTERNAL',
+  // Added by the updater engine (issue 4).
+  'INTERRUPTED',
+  'NO_RELEASE',
+  'BAD_CONFIG',
 ] as const
 
 export type UpdateErrorCode = (typeof UPDATE_ERROR_CODES)[number]

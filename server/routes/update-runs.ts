@@ -1,0 +1,128 @@
+import { Hono } from 'hono'
+import { streamSSE } from 'hono/streaming'
+import type { Config } from '../../updater/shared/config'
+import { UpdateError } from '../../updater/shared/errors'
+import { readHistory } from '../../updater/shared/history'
+import type { Logger } from '../../updater/shared/log'
+import { createPaths } from '../../updater/shared/paths'
+import { readReleaseCache } from '../../updater/shared/release-cache'
+import { newUpdateId, writeUpdateRequest, type UpdateRequest } from '../../updater/shared/request'
+import { readStatusEvents } from '../../updater/shared/status'
+import { updateActivity } from '../../updater/shared/update-activity'
+import { tagForVersion } from '../../updater/shared/version'
+import { errorHandler } from '../errors'
+import type { UpdateLauncher } from '../services/update-launcher'
+
+export interface UpdateRunDeps {
+  config: Config
+  log: Logger
+  /** Starts the updater after a request is written (process mode); absent: something else does (systemd). */
+  updateLauncher?: UpdateLauncher
+  /** Aborted when the server drains: open event streams end. */
+  shutdown?: AbortSignal
+  /** How often the status file is re-read for new events. */
+  pollMs?: number
+  heartbeatMs?: number
+}
+
+function parseApplyBody(body: unknown): { tag?: string; backup: boolean } {
+  if (body === undefined || body === null) return { backup: true }
+  if (typeof body !== 'object' || Array.isArray(body)) throw new UpdateError('BAD_REQUEST', 'body must be a JSON object')
+  const b = body as Record<string, unknown>
+  const unknown = Object.keys(b).filter((k) => k !== 'version' && k !== 'backup')
+  if (unknown.length) throw new UpdateError('BAD_REQUEST', `unknown field ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')}`, { hint: 'Send {"version": "1.2.3", "backup": true}; both are optional.' })
+  if (b.backup !== undefined && typeof b.backup !== 'boolean') throw new UpdateError('BAD_REQUEST', 'backup must be true or false')
+  let tag: string | undefined
+  if (b.version !== undefined) {
+    if (typeof b.version !== 'string') throw new UpdateError('BAD_VERSION', 'version must be a string such as "1.2.3"')
+    try {
+      tag = tagForVersion(b.version.slice(0, 100))
+    } catch {
+      throw new UpdateError('BAD_VERSION', `"${b.version.slice(0, 40)}" is not a release version`, { hint: 'Versions look like 1.2.3 or v1.2.3.' })
+    }
+  }
+  return { ...(tag ? { tag } : {}), backup: b.backup !== false }
+}
+
+/**
+ * The update runs of the updater, as the UI sees them: ask for one, watch it live, read past ones.
+ * The server only reads the updater's files; the request is the one file it writes.
+ */
+export function updateRunRoutes(deps: UpdateRunDeps) {
+  const paths = createPaths(deps.config)
+  const pollMs = deps.pollMs ?? 250
+  const heartbeatMs = deps.heartbeatMs ?? 15_000
+
+  return new Hono()
+    .post('/apply', async (c) => {
+      const text = await c.req.text()
+      let body: unknown
+      try {
+        body = text.trim() ? JSON.parse(text) : undefined
+      } catch {
+        throw new UpdateError('BAD_REQUEST', 'body is not valid JSON')
+      }
+      const { tag, backup } = parseApplyBody(body)
+      const activity = await updateActivity(paths)
+      if (activity.state === 'running' || activity.state === 'requested') {
+        const updateId = activity.state === 'running' ? activity.journal?.updateId : undefined
+        throw new UpdateError('UPDATE_RUNNING', updateId ? `update ${updateId} is running` : 'an update was already requested', { hint: 'Follow it on /api/updates/events.' })
+      }
+      // Without a version, the latest release the server knows of (the updater falls back to origin's).
+      const version = tag ?? (await readReleaseCache(paths.releaseCache))?.latest?.tag
+      const request: UpdateRequest = { updateId: newUpdateId(), ...(version ? { version } : {}), backup, requestedAt: new Date().toISOString() }
+      if (!(await writeUpdateRequest(paths.request, request))) {
+        throw new UpdateError('UPDATE_RUNNING', 'an update was already requested', { hint: 'Follow it on /api/updates/events.' })
+      }
+      deps.log.info({ updateId: request.updateId, version: request.version, backup }, 'update requested')
+      deps.updateLauncher?.launch('apply-request')
+      return c.json({ updateId: request.updateId }, 202)
+    })
+    .get('/events', (c) => {
+      const lastHeader = c.req.header('Last-Event-ID') ?? c.req.query('lastEventId')
+      let last = lastHeader && /^\d+$/.test(lastHeader) ? Number(lastHeader) : 0
+      c.header('Cache-Control', 'no-store')
+      c.header('X-Accel-Buffering', 'no')
+      return streamSSE(c, async (stream) => {
+        const ended = new AbortController()
+        stream.onAbort(() => ended.abort())
+        const onShutdown = () => ended.abort()
+        if (deps.shutdown?.aborted) return
+        deps.shutdown?.addEventListener('abort', onShutdown, { once: true })
+        let lastWrite = Date.now()
+        try {
+          // Tell EventSource to reconnect fast: the server itself restarts during an update.
+          await stream.writeSSE({ data: '', event: 'ready', retry: 1000 })
+          while (!ended.signal.aborted) {
+            for (const e of await readStatusEvents(paths.status, last)) {
+              await stream.writeSSE({ id: String(e.id), data: JSON.stringify(e) })
+              last = e.id
+              lastWrite = Date.now()
+            }
+            if (Date.now() - lastWrite > heartbeatMs) {
+              await stream.write(': keep-alive\n\n')
+              lastWrite = Date.now()
+            }
+            await new Promise<void>((resolve) => {
+              const t = setTimeout(resolve, pollMs)
+              ended.signal.addEventListener('abort', () => {
+                clearTimeout(t)
+                resolve()
+              }, { once: true })
+            })
+          }
+        } finally {
+          deps.shutdown?.removeEventListener('abort', onShutdown)
+        }
+      })
+    })
+    .get('/history', async (c) => {
+      const raw = c.req.query('limit')
+      const limit = raw && /^\d+$/.test(raw) ? Math.min(Number(raw), 500) : 50
+      const entries = (await readHistory(paths.history)).reverse().slice(0, limit)
+      c.header('Cache-Control', 'no-store')
+      return c.json({ entries })
+    })
+    // The app's own error handler, so the sub-app answers the same way on its own (tests) and mounted.
+    .onError(errorHandler(deps.log))
+}

@@ -1,0 +1,252 @@
+import { execFileSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { createHash, randomBytes } from 'node:crypto'
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { readPidFile } from '../../updater/shared/pidfile'
+import { repoRoot } from './paths'
+import { freePort, run, type RunResult } from './run'
+
+// A tiny app for the updater to update: no dependencies (npm ci is instant and offline), a build
+// that embeds the tag's version, and a server that answers /api/health with it. Its tags:
+//   v1.0.0, v1.1.0  good
+//   v1.2.0          the build fails
+//   v1.3.0          builds, migrates data, never becomes healthy (503)
+//   v1.4.0          builds, migrates data, crashes at start
+
+/** The unprivileged owner of the fixture checkouts: git and npm must run as it, never as root. */
+export const OWNER = { uid: 65534, gid: 65534, name: 'nobody' }
+
+const GIT_ENV = {
+  GIT_AUTHOR_NAME: 'Fixture',
+  GIT_AUTHOR_EMAIL: 'fixture@upkeep.invalid',
+  GIT_COMMITTER_NAME: 'Fixture',
+  GIT_COMMITTER_EMAIL: 'fixture@upkeep.invalid',
+  GIT_CONFIG_NOSYSTEM: '1',
+  // The test (root) works in repositories owned by nobody; git honours safe.directory only in
+  // global (or system) config, so the test's git gets a global config of its own.
+  GIT_CONFIG_GLOBAL: path.join(tmpdir(), 'upkeep-test-gitconfig'),
+}
+writeFileSync(GIT_ENV.GIT_CONFIG_GLOBAL, '[safe]\n\tdirectory = *\n')
+
+export function fgit(cwd: string, args: string[]): string {
+  return execFileSync('git', ['-c', 'init.defaultBranch=main', '-c', 'advice.detachedHead=false', ...args], {
+    cwd,
+    env: { ...process.env, ...GIT_ENV },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).trim()
+}
+
+const BUILD = `// Fixture build: node build.mjs --out DIR
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+const i = process.argv.indexOf('--out')
+if (i < 0) { console.error('usage: node build.mjs --out DIR'); process.exit(2) }
+const out = process.argv[i + 1]
+const version = execFileSync('git', ['describe', '--tags', '--always'], { encoding: 'utf8' }).trim().replace(/^v/, '')
+mkdirSync(out, { recursive: true })
+if (process.env.FIXTURE_BUILD_DELAY_MS) {
+  writeFileSync(out + '/building.pid', String(process.pid))
+  await new Promise((r) => setTimeout(r, Number(process.env.FIXTURE_BUILD_DELAY_MS)))
+}
+if (process.env.FIXTURE_BUILD_FILL_MB) writeFileSync(out + '/assets.bin', Buffer.alloc(Number(process.env.FIXTURE_BUILD_FILL_MB) << 20, 1))
+writeFileSync(out + '/app.mjs', readFileSync('server.src.mjs', 'utf8').replace('__VERSION__', version))
+console.log('built fixture ' + version)
+`
+
+const FAILING_BUILD = `console.log('compiling 3 files')
+console.error("src/app.ts(12,5): error TS2322: Type 'string' is not assignable to type 'number'.")
+process.exit(1)
+`
+
+function serverSource(behaviour: 'good' | 'unhealthy' | 'crash'): string {
+  return `// Fixture server (${behaviour})
+import http from 'node:http'
+import { appendFileSync, writeFileSync } from 'node:fs'
+const version = '__VERSION__'
+const dataDir = process.env.DATA_DIR
+${behaviour === 'good' ? '' : `// A "migration": the new version changes data/ before it (fails to) come up.
+writeFileSync(dataDir + '/schema-version', '2\\n')
+appendFileSync(dataDir + '/notes.txt', 'migrated by ' + version + '\\n')`}
+${behaviour === 'crash' ? "throw new Error('cannot read config: missing SECRET_KEY')" : ''}
+const server = http.createServer((req, res) => {
+  if (req.url === '/api/health') {
+    res.writeHead(${behaviour === 'unhealthy' ? 503 : 200}, { 'content-type': 'application/json' })
+    return res.end(JSON.stringify({ status: '${behaviour === 'unhealthy' ? 'starting' : 'ok'}', version }))
+  }
+  res.writeHead(404).end()
+})
+server.listen(Number(process.env.PORT), process.env.HOST || '127.0.0.1', () => console.log('fixture ' + version + ' listening'))
+process.on('SIGTERM', () => server.close(() => process.exit(0)))
+`
+}
+
+export const TAGS = ['v1.0.0', 'v1.1.0', 'v1.2.0', 'v1.3.0', 'v1.4.0'] as const
+
+/** A bare origin with the five tags; returns its path. Made once per test file and shared. */
+export async function createOrigin(root: string): Promise<string> {
+  // The owner (nobody) must reach the origin through its parent.
+  await mkdir(root, { recursive: true })
+  await chmod(root, 0o755)
+  const work = path.join(root, 'origin-work')
+  await mkdir(work, { recursive: true })
+  fgit(work, ['init', '-q'])
+  const write = (name: string, content: string) => writeFile(path.join(work, name), content)
+  await write('package.json', JSON.stringify({ name: 'fixture-app', version: '0.0.0', private: true, type: 'module', scripts: { build: 'node build.mjs' } }, null, 2) + '\n')
+  await write('package-lock.json', JSON.stringify({ name: 'fixture-app', version: '0.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'fixture-app', version: '0.0.0' } } }, null, 2) + '\n')
+  await write('.gitignore', 'node_modules/\n')
+  await write('upkeep.json', JSON.stringify({ serverEntry: 'app.mjs' }, null, 2) + '\n')
+  await write('build.mjs', BUILD)
+  const versions: [string, 'good' | 'unhealthy' | 'crash', boolean][] = [
+    ['v1.0.0', 'good', true],
+    ['v1.1.0', 'good', true],
+    ['v1.2.0', 'good', false],
+    ['v1.3.0', 'unhealthy', true],
+    ['v1.4.0', 'crash', true],
+  ]
+  for (const [tag, behaviour, builds] of versions) {
+    await write('server.src.mjs', serverSource(behaviour))
+    await write('build.mjs', builds ? BUILD : FAILING_BUILD)
+    await write('CHANGES.txt', `${tag}\n`)
+    fgit(work, ['add', '-A'])
+    fgit(work, ['commit', '-q', '-m', `release ${tag}`])
+    fgit(work, ['tag', '-a', tag, '-m', tag])
+  }
+  const bare = path.join(root, 'origin.git')
+  fgit(root, ['clone', '-q', '--bare', work, bare])
+  return bare
+}
+
+export interface Fixture {
+  root: string
+  appDir: string
+  dataDir: string
+  backupDir: string
+  port: number
+  env: NodeJS.ProcessEnv
+  /** Runs the real updater (from the sources, through tsx) against this app. */
+  upkeep(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<RunResult>
+  /** GET /api/health, or undefined when nothing answers. */
+  health(): Promise<{ status: number; version?: string } | undefined>
+  /** sha256 of every app data file (not the updater's bookkeeping; a database by its SQL dump), by relative path. */
+  dataDigest(): Promise<Record<string, string>>
+  head(): string
+  currentTarget(): Promise<string>
+  stop(): Promise<void>
+}
+
+/** Files in data/ that the updater owns (skipped by dataDigest). */
+const RUNTIME = /^(update-|server\.pid|logs|\.rolled-back|release-cache)/
+
+export async function createFixture(origin: string, opts: { healthTimeoutSec?: number; start?: boolean } = {}): Promise<Fixture> {
+  const root = await mkdtemp(path.join(tmpdir(), 'upkeep-fixture-'))
+  await chmod(root, 0o755)
+  const appDir = path.join(root, 'app')
+  fgit(root, ['clone', '-q', origin, appDir])
+  fgit(appDir, ['reset', '-q', '--hard', 'v1.0.0'])
+  const dataDir = path.join(appDir, 'data')
+  const backupDir = path.join(appDir, 'backups')
+
+  // "Installed" v1.0.0: built into a release directory and live through `current`.
+  const release = path.join(appDir, '.upkeep', 'releases', 'v1.0.0')
+  execFileSync(process.execPath, ['build.mjs', '--out', release], { cwd: appDir, env: { ...process.env, ...GIT_ENV }, stdio: ['ignore', 'ignore', 'inherit'] })
+  const commit = fgit(appDir, ['rev-parse', 'HEAD'])
+  await writeFile(path.join(release, 'upkeep-release.json'), JSON.stringify({ tag: 'v1.0.0', version: '1.0.0', commit, serverEntry: 'app.mjs', builtAt: new Date().toISOString() }))
+  await symlink('.upkeep/releases/v1.0.0', path.join(appDir, 'current'))
+
+  // The app's data: text, a binary upload, and a live SQLite database.
+  await mkdir(path.join(dataDir, 'uploads'), { recursive: true })
+  await writeFile(path.join(dataDir, 'notes.txt'), 'hello from 1.0.0\n')
+  await writeFile(path.join(dataDir, 'schema-version'), '1\n')
+  await writeFile(path.join(dataDir, 'uploads', 'photo.bin'), randomBytes(256 * 1024))
+  execFileSync('sqlite3', [path.join(dataDir, 'app.db'), "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users(name) VALUES ('ada'),('grace');"])
+  execFileSync('chown', ['-R', `${OWNER.uid}:${OWNER.gid}`, root, origin])
+
+  const port = await freePort()
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    APP_DIR: appDir,
+    DATA_DIR: dataDir,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    UPKEEP_SERVICE_MANAGER: 'process',
+    UPKEEP_HEALTH_TIMEOUT: String(opts.healthTimeoutSec ?? 5),
+    LOG_LEVEL: 'info',
+  }
+  const upkeep = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
+    run(process.execPath, [path.join(repoRoot, 'updater/bin.mjs'), ...args], { cwd: root, env: { ...env, ...extraEnv }, timeoutMs: 120_000 })
+
+  const fixture: Fixture = {
+    root,
+    appDir,
+    dataDir,
+    backupDir,
+    port,
+    env,
+    upkeep,
+    async health() {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/api/health`, { signal: AbortSignal.timeout(2000) })
+        const body = (await res.json().catch(() => ({}))) as { version?: string }
+        return { status: res.status, ...(body.version ? { version: body.version } : {}) }
+      } catch {
+        return undefined
+      }
+    },
+    async dataDigest() {
+      const out: Record<string, string> = {}
+      for (const e of await readdir(dataDir, { withFileTypes: true, recursive: true })) {
+        const rel = path.relative(dataDir, path.join(e.parentPath, e.name))
+        if (!e.isFile() || RUNTIME.test(rel)) continue
+        // A database is compared by content: SQLite's online backup is not a byte-for-byte copy.
+        const content = rel.endsWith('.db') ? execFileSync('sqlite3', [path.join(dataDir, rel), '.dump']) : await readFile(path.join(dataDir, rel))
+        out[rel] = createHash('sha256').update(content).digest('hex')
+      }
+      return out
+    },
+    head: () => fgit(appDir, ['rev-parse', 'HEAD']),
+    async currentTarget() {
+      return (await import('node:fs/promises')).readlink(path.join(appDir, 'current'))
+    },
+    async stop() {
+      const pf = await readPidFile(path.join(dataDir, 'server.pid'))
+      if (pf) {
+        try {
+          process.kill(pf.pid, 'SIGKILL')
+        } catch {
+          /* gone */
+        }
+      }
+      await rm(root, { recursive: true, force: true })
+    },
+  }
+  if (opts.start !== false) await startServer(fixture).catch(async (err) => {
+    await fixture.stop()
+    throw err
+  })
+  return fixture
+}
+
+/** Starts the installed version as the process service manager would (`upkeep` has no start command). */
+export async function startServer(f: Fixture): Promise<void> {
+  const { createProcessManager } = await import('../../updater/adapters/process-manager')
+  const { createPaths } = await import('../../updater/shared/paths')
+  const { silentLogger } = await import('../../updater/shared/log')
+  const pm = createProcessManager({
+    paths: createPaths({ appDir: f.appDir, dataDir: f.dataDir, backupDir: f.backupDir }),
+    host: '127.0.0.1',
+    port: f.port,
+    log: silentLogger(),
+    runAs: { ...OWNER, home: '/' },
+    env: { ...f.env, DATA_DIR: f.dataDir },
+  })
+  await pm.start()
+  const deadline = Date.now() + 10_000
+  while (Date.now() < deadline) {
+    if ((await f.health())?.status === 200) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`fixture server did not start:\n${(await pm.recentLogs()).join('\n')}`)
+}

@@ -1,0 +1,63 @@
+import type { Config } from './shared/config'
+import type { HistoryStore } from './shared/history'
+import type { ErrorInfo, Journal, JournalStore, StepName, StepPhase } from './shared/journal'
+import type { Logger } from './shared/log'
+import type { Paths } from './shared/paths'
+import type { StatusEventBody, StatusWriter } from './shared/status'
+import type { Clock } from './adapters/clock'
+import type { Exec, RunAs } from './adapters/exec'
+import type { Git } from './adapters/git'
+import type { HealthProbe } from './adapters/http'
+import type { ServiceManager } from './adapters/service-manager'
+import type { Tunables } from './tunables'
+
+/** Every side effect the updater has, passed in (real ones are built in main.ts). */
+export interface Deps {
+  config: Config
+  tunables: Tunables
+  paths: Paths
+  /** Runs commands as the checkout's owner. */
+  exec: Exec
+  git: Git
+  services: ServiceManager
+  health: HealthProbe
+  clock: Clock
+  log: Logger
+  journal: JournalStore
+  status: StatusWriter
+  history: HistoryStore
+  /** Who owns the checkout (git and npm run as this user). */
+  owner: RunAs
+  /** The checkout's owner, when the updater is root and must drop to it. */
+  runAs?: RunAs
+  /** Aborted on SIGTERM/SIGINT: the running step stops and the update fails or rolls back. */
+  signal?: AbortSignal
+  /** Test-only seam (UPKEEP_TEST_KILL_AT): called after each journaled step boundary. */
+  onJournal?: (step: StepName, phase: StepPhase) => void
+}
+
+export interface StepContext extends Deps {
+  /** The journal being written; change it, then `save()`. */
+  j: Journal
+  save(): Promise<void>
+  /** Records progress without a step change (at most once a minute), keeping the update from going stale. */
+  touch(): Promise<void>
+  emit(body: StatusEventBody): Promise<void>
+  /** Aborted when the update is interrupted or stale. */
+  signal: AbortSignal
+}
+
+export interface Step {
+  name: StepName
+  /** Returns facts for the journal (`detail`), e.g. build command timings. */
+  run(ctx: StepContext): Promise<Record<string, unknown> | void>
+}
+
+/** Turns anything thrown into the persisted `{code, message, hint}`. */
+export function errorInfo(err: unknown, step?: StepName): ErrorInfo {
+  const e = err as { name?: string; code?: unknown; message?: string; hint?: string; step?: string }
+  if (e && e.name === 'UpdateError' && typeof e.code === 'string') {
+    return { code: e.code, message: e.message ?? '', ...(e.hint ? { hint: e.hint } : {}), ...(e.step ?? step ? { step: e.step ?? step } : {}) }
+  }
+  return { code: 'INTERNAL', message: e?.message ?? String(err), ...(step ? { step } : {}) }
+}

@@ -1,0 +1,84 @@
+import { readFile } from 'node:fs/promises'
+import { writeFileAtomic } from './atomic-write'
+import type { ErrorInfo, Outcome, StepName } from './journal'
+
+/**
+ * One line of `data/update-history.jsonl`: every update attempt, appended by the updater when
+ * the attempt ends (complete, rolled back or failed). Fields may be added; none is renamed.
+ */
+export interface HistoryEntry {
+  id: string
+  kind: 'update' | 'rollback'
+  trigger: 'cli' | 'request'
+  from: { version: string; tag?: string; commit?: string }
+  to: { version: string; tag: string; commit?: string }
+  status: Outcome
+  startedAt: string
+  finishedAt: string
+  durationMs: number
+  steps: { name: StepName; status: 'finished' | 'failed' | 'started'; durationMs?: number }[]
+  error?: ErrorInfo
+  /** The data backup taken before the update (restore by hand: `tar xzf`). */
+  backupPath?: string
+  /** Where a rollback kept the failed version's data. */
+  dataAside?: string
+  /** True when `upkeep recover` ended this attempt after the updater died. */
+  recovered?: boolean
+}
+
+export function parseHistory(text: string): HistoryEntry[] {
+  const entries: HistoryEntry[] = []
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue
+    try {
+      const e = JSON.parse(line) as HistoryEntry
+      if (typeof e.id === 'string' && typeof e.status === 'string') entries.push(e)
+    } catch {
+      /* torn line */
+    }
+  }
+  return entries
+}
+
+/** Every entry, oldest first. */
+export async function readHistory(file: string): Promise<HistoryEntry[]> {
+  try {
+    return parseHistory(await readFile(file, 'utf8'))
+  } catch {
+    return []
+  }
+}
+
+/**
+ * Adds `entry` (replacing an entry with the same id, so recovery may record twice safely).
+ * The whole file is rewritten atomically: it is small, and a torn history is never seen.
+ */
+export async function appendHistory(file: string, entry: HistoryEntry): Promise<void> {
+  const entries = (await readHistory(file)).filter((e) => e.id !== entry.id)
+  entries.push(entry)
+  await writeFileAtomic(file, entries.map((e) => JSON.stringify(e)).join('\n') + '\n')
+}
+
+export interface HistoryStore {
+  read(): Promise<HistoryEntry[]>
+  append(entry: HistoryEntry): Promise<void>
+}
+
+export function fileHistory(file: string): HistoryStore {
+  return { read: () => readHistory(file), append: (e) => appendHistory(file, e) }
+}
+
+export function memoryHistory(): HistoryStore & { entries: HistoryEntry[] } {
+  const entries: HistoryEntry[] = []
+  return {
+    entries,
+    async read() {
+      return [...entries]
+    },
+    async append(e) {
+      const i = entries.findIndex((x) => x.id === e.id)
+      if (i >= 0) entries.splice(i, 1)
+      entries.push(e)
+    },
+  }
+}

@@ -1,0 +1,71 @@
+import { readFile, stat } from 'node:fs/promises'
+import { isStale, isUnfinished, readJournal, type Journal } from './journal'
+import type { Paths } from './paths'
+import { isProcessAlive } from './pidfile'
+
+/** proper-lockfile refreshes the lock directory's mtime this often (and calls it stale after LOCK_STALE_MS). */
+export const LOCK_UPDATE_MS = 5_000
+export const LOCK_STALE_MS = 30_000
+
+/** `data/update.lock.owner.json`: who holds `data/update.lock`, so a dead holder is seen at once. */
+export interface LockOwner {
+  pid: number
+  start?: number
+  since: string
+}
+
+export function lockOwnerFile(paths: Pick<Paths, 'lock'>): string {
+  return `${paths.lock}.owner.json`
+}
+
+export async function readLockOwner(paths: Pick<Paths, 'lock'>): Promise<LockOwner | undefined> {
+  try {
+    const v = JSON.parse(await readFile(lockOwnerFile(paths), 'utf8')) as LockOwner
+    return typeof v.pid === 'number' ? v : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * True while a live updater holds the update lock. A lock whose owner is dead is not held;
+ * one without an owner record yet is held while proper-lockfile keeps it fresh.
+ */
+export async function isLockHeld(paths: Pick<Paths, 'lock'>, now: Date = new Date()): Promise<boolean> {
+  let mtime: number
+  try {
+    mtime = (await stat(paths.lock)).mtimeMs
+  } catch {
+    return false
+  }
+  const owner = await readLockOwner(paths)
+  if (owner) return isProcessAlive(owner.pid, owner.start)
+  return now.getTime() - mtime < LOCK_STALE_MS
+}
+
+export type Activity =
+  | { state: 'idle'; last?: Journal }
+  | { state: 'requested' }
+  | { state: 'running'; journal?: Journal }
+  /** The updater died (or hung past the stale limit) mid-update; `upkeep recover` must run. */
+  | { state: 'interrupted'; journal: Journal; stale: boolean }
+
+/** What the server needs to know before accepting an update request. Reads only. */
+export async function updateActivity(paths: Pick<Paths, 'lock' | 'journal' | 'request'>, now: Date = new Date(), staleAfterMs?: number): Promise<Activity> {
+  const journal = await readJournal(paths.journal)
+  const held = await isLockHeld(paths, now)
+  const stale = isUnfinished(journal) && isStale(journal, now, staleAfterMs)
+  if (held && !stale) return { state: 'running', ...(journal ? { journal } : {}) }
+  if (await exists(paths.request)) return { state: 'requested' }
+  if (isUnfinished(journal)) return { state: 'interrupted', journal, stale }
+  return { state: 'idle', ...(journal ? { last: journal } : {}) }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file)
+    return true
+  } catch {
+    return false
+  }
+}
