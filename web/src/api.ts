@@ -22,9 +22,19 @@ export class ApiError extends Error {
 /** Fired when any call answers 401: the app shows the login page. */
 export const UNAUTHORIZED_EVENT = 'upkeep:unauthorized'
 
+interface AnyResponse {
+  ok: boolean
+  status: number
+  headers: Headers
+  json(): Promise<unknown>
+}
+
+/** What a response's json() resolves to (a union when the route answers in several shapes). */
+type Body<R extends AnyResponse> = Awaited<ReturnType<R['json']>>
+
 /** Unwraps a response: the parsed JSON when ok, an ApiError otherwise. */
-export async function unwrap<T>(res: { ok: boolean; status: number; json(): Promise<T>; headers: Headers }): Promise<T> {
-  if (res.ok) return res.json()
+export async function unwrap<R extends AnyResponse>(res: R): Promise<Body<R>> {
+  if (res.ok) return (await res.json()) as Body<R>
   let body: { error?: { code?: string; message?: string; hint?: string } } = {}
   try {
     body = (await res.json()) as typeof body
@@ -43,8 +53,8 @@ export async function unwrap<T>(res: { ok: boolean; status: number; json(): Prom
 }
 
 /** Calls `fn`; a network failure (server restarting) becomes an ApiError with status 0. */
-export async function call<T>(fn: () => Promise<{ ok: boolean; status: number; json(): Promise<T>; headers: Headers }>): Promise<T> {
-  let res
+export async function call<R extends AnyResponse>(fn: () => Promise<R>): Promise<Body<R>> {
+  let res: R
   try {
     res = await fn()
   } catch {

@@ -28,8 +28,9 @@ export function App() {
       const s = next ?? (await api.updates())
       setStatus(s)
       setStatusError(null)
-      const running = (s as { running?: { updateId: string } | null }).running
-      if (running?.updateId) updateRun.follow(running.updateId)
+      if (s.running?.updateId && s.running.state !== 'interrupted') updateRun.follow(s.running.updateId)
+      // Requested but not yet journaled: ask again shortly for its id.
+      else if (s.running && !s.running.updateId) window.setTimeout(() => void refresh(), 1000)
     } catch (err) {
       if (err instanceof ApiError && err.status !== 401) setStatusError(err)
     }

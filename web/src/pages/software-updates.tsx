@@ -26,6 +26,15 @@ const SOURCE_FROM: Record<string, string> = {
   origin: "the checkout's git remote origin",
 }
 
+/** An error's headline: updater messages put command output after "output:" and a newline. */
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.replace(/;? output:$/, '')
+}
+
+function restOf(message: string): string {
+  return message.split('\n').slice(1).join('\n').trim()
+}
+
 function errorText(err: unknown): { message: string; hint?: string } {
   if (err instanceof ApiError) return { message: err.message, hint: err.hint }
   return { message: String(err) }
@@ -96,7 +105,7 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
 
   const running = run?.status === 'running'
   const latest = status?.latest ?? null
-  const releases = (status as { releases?: { version: string; name: string }[] } | undefined)?.releases ?? []
+  const releases = status?.releases ?? []
   const target = chosen || latest?.version || ''
 
   return (
@@ -254,8 +263,14 @@ function RunPanel({ run, connection, attempts, onRetry }: { run: RunView; connec
         <div class={`notice ${run.status === 'rolled_back' ? 'warn' : 'error'}`} role="alert" data-testid="run-failure">
           <strong>
             {run.failedStep ? `${labelOf(run.failedStep)} failed` : 'The update failed'}
-            {run.error ? `: ${run.error.message}` : ''}
+            {run.error ? `: ${firstLine(run.error.message)}` : ''}
           </strong>
+          {run.error && restOf(run.error.message) ? (
+            <details>
+              <summary>Output</summary>
+              <pre class="log">{restOf(run.error.message)}</pre>
+            </details>
+          ) : null}
           {run.error?.hint ? <div>{run.error.hint}</div> : null}
           {run.rolledBack ? (
             <div data-testid="rollback-notice">The previous version {run.from} was restored and is running again; your data is as it was.</div>
@@ -372,7 +387,7 @@ function SourceCard({ status, onSaved }: { status: UpdatesStatus | undefined; on
             <option value="prerelease">Prereleases too</option>
           </select>
         </div>
-        <label class="row" style="font-weight:normal">
+        <label class="check">
           <input type="checkbox" checked={checkEnabled} onChange={(e: Event) => setCheckEnabled((e.target as HTMLInputElement).checked)} />
           Check for updates automatically (every 30 minutes at most)
         </label>
@@ -417,7 +432,11 @@ function HistoryTable({ entries }: { entries: HistoryEntries | null }) {
               <td>{e.to.version}</td>
               <td>
                 <span class={`badge ${e.status}`}>{STATUS_TEXT[e.status] ?? e.status}</span>
-                {e.error ? <div class="muted">{e.error.message}</div> : null}
+                {e.error ? (
+                  <div class="muted" title={e.error.message}>
+                    {firstLine(e.error.message)}
+                  </div>
+                ) : null}
               </td>
               <td title={e.startedAt}>{formatDate(e.startedAt)}</td>
               <td>{formatDuration(e.durationMs)}</td>
