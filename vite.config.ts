@@ -5,6 +5,7 @@ import { defineConfig } from 'vite'
 export default defineConfig({
   root: fileURLToPath(new URL('./web', import.meta.url)),
   base: '/',
+  esbuild: { jsx: 'automatic', jsxImportSource: 'hono/jsx/dom' },
   build: {
     outDir: fileURLToPath(new URL('./build/web', import.meta.url)),
     emptyOutDir: true,

@@ -63,6 +63,8 @@ async function main(): Promise<void> {
 
   await vite({
     configFile: path.join(root, 'vite.config.ts'),
+    // Loads the config without writing a temp file into node_modules (which may be read-only).
+    configLoader: 'runner',
     logLevel: 'warn',
     build: { outDir: path.join(out, 'web'), emptyOutDir: true },
   })

@@ -1,4 +1,5 @@
 import { Hono } from 'hono'
+import { secureHeaders } from 'hono/secure-headers'
 import type { Config } from '../updater/shared/config'
 import type { Logger } from '../updater/shared/log'
 import { webHostsFor } from '../updater/shared/repo'
@@ -51,6 +52,26 @@ export function createApp(deps: AppDeps) {
     .route('/updates', updateRunRoutes(deps))
 
   const app = new Hono()
+    // Release notes are rendered from markdown anyone with a release can write: even if a script
+    // slipped through the sanitizer, the browser would not run it (only our own files run).
+    .use(
+      '*',
+      secureHeaders({
+        contentSecurityPolicy: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'", "'unsafe-inline'"],
+          imgSrc: ["'self'", 'data:'],
+          connectSrc: ["'self'"],
+          objectSrc: ["'none'"],
+          baseUri: ["'none'"],
+          frameAncestors: ["'none'"],
+          formAction: ["'self'"],
+        },
+        // Served over plain http on a LAN too; a TLS proxy in front adds HSTS itself.
+        strictTransportSecurity: false,
+      }),
+    )
     // Registered before any route, so routes mounted under /api later are covered too.
     .use('/api/*', csrfProtection())
     .use('/api/*', requireAdmin(deps.auth))

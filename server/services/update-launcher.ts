@@ -29,8 +29,14 @@ export function createUpdateLauncher(opts: LauncherOptions): UpdateLauncher {
   const paths = createPaths(config)
   return {
     launch(command) {
-      mkdirSync(paths.logs, { recursive: true })
-      const fd = openSync(path.join(paths.logs, 'updater.log'), 'a', 0o640)
+      // The updater's output goes to data/logs/updater.log; a log that cannot be opened must not stop the update.
+      let fd: number | 'ignore' = 'ignore'
+      try {
+        mkdirSync(paths.logs, { recursive: true })
+        fd = openSync(path.join(paths.logs, 'updater.log'), 'a', 0o640)
+      } catch (err) {
+        log.warn({ err }, 'cannot open the updater log; its output is lost (the status file still has the steps)')
+      }
       const [file, ...args] = opts.updaterArgv
       const child = spawn(file!, [...args, command], {
         cwd: config.appDir,
@@ -39,7 +45,7 @@ export function createUpdateLauncher(opts: LauncherOptions): UpdateLauncher {
         detached: true,
         stdio: ['ignore', fd, fd],
       })
-      closeSync(fd)
+      if (typeof fd === 'number') closeSync(fd)
       child.on('error', (err) => log.error({ err, command }, 'cannot start the updater'))
       child.unref()
       log.info({ command, pid: child.pid }, 'launched updater')

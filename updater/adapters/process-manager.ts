@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, openSync, closeSync, writeSync, fstatSync } from 'node:fs'
+import { chownSync, mkdirSync, openSync, closeSync, writeSync, fstatSync } from 'node:fs'
 import { open, readFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
@@ -65,6 +65,11 @@ export function createProcessManager(opts: ProcessManagerOptions): ServiceManage
     }
     mkdirSync(paths.logs, { recursive: true })
     const fd = openSync(logFile, 'a', 0o640)
+    // Started by root for the checkout's owner: the server (and the updater it launches) write here too.
+    if (opts.runAs && process.getuid?.() === 0) {
+      chownSync(paths.logs, opts.runAs.uid, opts.runAs.gid)
+      chownSync(logFile, opts.runAs.uid, opts.runAs.gid)
+    }
     writeSync(fd, `--- upkeep starting ${entry} at ${new Date().toISOString()}\n`)
     logOffset = fstatSync(fd).size
     const env = { ...(opts.env ?? process.env) }

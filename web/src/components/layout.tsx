@@ -1,0 +1,59 @@
+import type { Child } from 'hono/jsx'
+
+export interface LayoutProps {
+  path: string
+  version: string | undefined
+  banner: Child
+  onNavigate: (path: string) => void
+  onLogout: () => void
+  children: Child
+}
+
+const NAV = [
+  { path: '/', label: 'Overview' },
+  { path: '/settings/updates', label: 'Software Updates', section: 'Settings' },
+]
+
+/** Sidebar (banner, navigation, sign out) beside the page; a top bar on narrow screens. */
+export function Layout({ path, version, banner, onNavigate, onLogout, children }: LayoutProps) {
+  const link = (to: string) => (e: MouseEvent) => {
+    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return
+    e.preventDefault()
+    onNavigate(to)
+  }
+  return (
+    <div class="shell">
+      <a class="skip-link" href="#main">
+        Skip to content
+      </a>
+      <aside class="sidebar">
+        <a class="brand" href="/" onClick={link('/')}>
+          <span class="brand-mark" aria-hidden="true">
+            U
+          </span>
+          Upkeep
+        </a>
+        {banner}
+        <nav class="nav" aria-label="Main">
+          {NAV.map((item) => (
+            <>
+              {item.section ? <div class="nav-heading">{item.section}</div> : null}
+              <a href={item.path} aria-current={path === item.path ? 'page' : undefined} onClick={link(item.path)}>
+                {item.label}
+              </a>
+            </>
+          ))}
+        </nav>
+        <div class="sidebar-foot">
+          <span>{version ? `Version ${version}` : ''}</span>
+          <button type="button" onClick={onLogout}>
+            Sign out
+          </button>
+        </div>
+      </aside>
+      <main class="content" id="main" tabindex={-1}>
+        {children}
+      </main>
+    </div>
+  )
+}
