@@ -65,6 +65,80 @@ describe('updates of an installed Upkeep through its HTTP API', () => {
     expect(status.updateAvailable).toBe(true)
   })
 
+  // What a compromised server (user upkeep, data/ writable) can hand the root updater. Each is
+  // written the way the server writes a request (a temp file renamed into place).
+  const request = { updateId: '20261202T000000Z-0badf00d', backup: true, requestedAt: '2026-12-02T00:00:00.000Z' }
+  const json = (v: unknown) => JSON.stringify(v)
+  const hostile: [name: string, script: string, input: string, why: RegExp][] = [
+    ['a version with a shell command', 'cat > $T', json({ ...request, version: `v1.1.0; touch ${MARKER}` }), /version must be a release tag/],
+    ['an option as the version', 'cat > $T', json({ ...request, version: `--upload-pack=touch ${MARKER}` }), /version must be a release tag/],
+    ['a path as the version', 'cat > $T', json({ ...request, version: 'a/../b' }), /version must be a release tag/],
+    ['not JSON', 'cat > $T', `touch ${MARKER}`, /update request is not valid JSON/],
+    ['an unknown field beside a valid version', 'cat > $T', json({ ...request, version: 'v1.1.0', exec: `touch ${MARKER}` }), /unknown field "exec"/],
+    ['a valid request padded to 1 MiB', 'cat > $T', json({ ...request, version: 'v1.1.0' }) + ' '.repeat(1 << 20), /is \d+ bytes, more than 4096/],
+    ['a symlink to /etc/shadow (root-only)', 'ln -s /etc/shadow $T', '', /is a symbolic link/],
+    ['a FIFO (would block a reader for ever)', 'mkfifo $T', '', /is not a regular file/],
+  ]
+
+  test.each(hostile)('a hostile request, %s: rejected with a journal line, removed, nothing run', async (_name, script, input, why) => {
+    const before = await fingerprint()
+    const rejected = count(await updaterLog(), 'rejected update request')
+    await sb.execOk('runuser', ['-u', 'upkeep', '--', 'sh', '-c', `T=${DIR}/data/.hostile; rm -f $T; ${script} && mv -T $T ${REQUEST}`], { input })
+    const log = await waitForUpdaterLine('rejected update request', rejected)
+    const line = log.split('\n').filter((l) => l.includes('rejected update request')).at(-1)!
+    expect(line).toMatch(why)
+    expect(line).not.toMatch(/root:/)
+    expect(await sb.exec('test', ['-e', REQUEST])).toMatchObject({ code: 1 })
+    expect(await sb.exec('test', ['-L', REQUEST])).toMatchObject({ code: 1 })
+    expect(await sb.exec('test', ['-e', MARKER])).toMatchObject({ code: 1 })
+    expect(await fingerprint()).toBe(before)
+    expect((await box.health()).version).toBe('1.0.0')
+    expect(await isActive('upkeep-updater.path')).toBe('active')
+    expect((await sb.execOk('systemctl', ['show', '-p', 'Result', '--value', 'upkeep-updater.service'])).trim()).toBe('exit-code')
+  }, 60_000)
+
+  test('a flood of requests for 15 s: handled one at a time, and the units stay able to start the updater', async () => {
+    const rejected = count(await updaterLog(), 'rejected update request')
+    const t0 = Date.now()
+    await asUpkeep(`T=${DIR}/data/.hostile; end=$(($(date +%s) + 15)); while [ $(date +%s) -lt $end ]; do [ -e ${REQUEST} ] || { echo flood > $T && mv -T $T ${REQUEST}; }; sleep 0.05; done`)
+    const log = await waitForUpdaterLine('rejected update request', rejected)
+    const handled = count(log, 'rejected update request') - rejected
+    console.log(`a 15 s flood of requests: ${handled} handled in ${Date.now() - t0} ms, path unit ${await isActive('upkeep-updater.path')}`)
+    expect(handled).toBeGreaterThanOrEqual(4)
+    expect(await isActive('upkeep-updater.path')).toBe('active')
+    expect((await sb.execOk('systemctl', ['show', '-p', 'Result', '--value', 'upkeep-updater.path'])).trim()).toBe('success')
+    expect(await sb.execOk('journalctl', ['-u', 'upkeep-updater.path', '-u', 'upkeep-updater.service', '-o', 'cat', '--no-pager', '-q'])).not.toMatch(/trigger-limit-hit|start-limit-hit|Start request repeated too quickly/)
+    expect(await sb.exec('test', ['-e', MARKER])).toMatchObject({ code: 1 })
+  }, 60_000)
+
+  test('a journal the server forged (point current at its own code, kill a root process) is not trusted by root', async () => {
+    // A root process the forged journal names as a build still running, and code the server wrote.
+    await sb.execOk('systemd-run', ['--unit=upkeep-victim', 'sleep', '600'])
+    const victim = Number((await sb.execOk('systemctl', ['show', '-p', 'MainPID', '--value', 'upkeep-victim'])).trim())
+    const start = Number((await sb.sh(`sed 's/.*) //' /proc/${victim}/stat | cut -d' ' -f20`)).trim())
+    await asUpkeep(`mkdir -p ${DIR}/data/evil && echo "import { writeFileSync } from 'node:fs'; writeFileSync('${MARKER}', 'root ran code the server wrote')" > ${DIR}/data/evil/upkeep.mjs`)
+    const at = '2026-12-02T00:00:00.000Z'
+    const forged = {
+      schema: 1, updateId: request.updateId, kind: 'update', trigger: 'request', pid: victim, startedAt: at, updatedAt: at,
+      from: { version: '1.0.0', release: `${DIR}/data/evil`, commit: box.origin.commits['v1.0.0'] },
+      to: { version: '1.1.0', tag: 'v1.1.0' }, options: { backup: false, force: false }, state: 'rolling_back',
+      steps: [{ name: 'switch', phase: 'started', startedAt: at }], child: { pid: victim, start, argv: ['npm', 'ci'] }, recoveries: 0,
+    }
+    await sb.execOk('runuser', ['-u', 'upkeep', '--', 'sh', '-c', `cat > ${DIR}/data/.forged && mv -T ${DIR}/data/.forged ${DIR}/data/update-journal.json`], { input: json(forged) })
+    // Recovery (root, as at boot) and an updater start without a request both read the journal.
+    await sb.execOk('systemctl', ['restart', 'upkeep-recover.service'])
+    expect(await sb.execOk('journalctl', ['-u', 'upkeep-recover.service', '-o', 'cat', '--no-pager', '-q'])).toContain('Nothing to recover.')
+    const before = count(await updaterLog(), 'no update request')
+    await sb.execOk('systemctl', ['start', 'upkeep-updater.service'])
+    await waitForUpdaterLine('no update request', before)
+    expect((await sb.execOk('readlink', [`${DIR}/current`])).trim()).toBe('.upkeep/releases/v1.0.0')
+    expect(await sb.exec('test', ['-e', MARKER])).toMatchObject({ code: 1 })
+    expect(await isActive('upkeep-victim')).toBe('active')
+    expect((await box.health()).version).toBe('1.0.0')
+    await sb.execOk('systemctl', ['stop', 'upkeep-victim'])
+    // The forged journal stays where the server put it; the next update replaces it with the updater's own.
+  }, 60_000)
+
   test('1.0.0 → 1.1.0 through the API: the updater runs in its own unit, restarts the server, health says 1.1.0', async () => {
     const pidBefore = await box.mainPid()
     const t0 = Date.now()
