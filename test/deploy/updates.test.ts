@@ -86,7 +86,7 @@ describe('updates of an installed Upkeep through its HTTP API', () => {
     await sb.execOk('runuser', ['-u', 'upkeep', '--', 'sh', '-c', `T=${DIR}/data/.hostile; rm -f $T; ${script} && mv -T $T ${REQUEST}`], { input })
     const log = await waitForUpdaterLine('rejected update request', rejected)
     const line = log.split('\n').filter((l) => l.includes('rejected update request')).at(-1)!
-    expect(line).toMatch(why)
+    expect((JSON.parse(line) as { err: string }).err).toMatch(why)
     expect(line).not.toMatch(/root:/)
     expect(await sb.exec('test', ['-e', REQUEST])).toMatchObject({ code: 1 })
     expect(await sb.exec('test', ['-L', REQUEST])).toMatchObject({ code: 1 })
