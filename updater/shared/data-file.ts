@@ -7,8 +7,8 @@ import { open } from 'node:fs/promises'
 
 /** No symlink is followed (ELOOP) and opening a FIFO does not wait for a writer. */
 export const NO_FOLLOW_READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
-/** Appending never follows a symlink planted in place of the file. */
-export const NO_FOLLOW_APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW
+/** Appending never follows a symlink planted in place of the file, nor waits for a FIFO's reader. */
+export const NO_FOLLOW_APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK
 
 /** Root trusts only what root wrote; anyone else trusts root and themselves. */
 export function isTrustedOwner(uid: number, self: number | undefined = process.getuid?.()): boolean {

@@ -1,8 +1,10 @@
-import { chown, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { chown, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { isTrustedOwner, readDataFile } from '../../../updater/shared/data-file'
+import { fileStatus } from '../../../updater/shared/status'
 
 describe('isTrustedOwner: root trusts only root, anyone else root and themselves', () => {
   test.each([
@@ -39,5 +41,27 @@ describe('readDataFile', () => {
     await chown(path.join(dir, 'a.json'), 4242, 4242)
     await expect(readDataFile(path.join(dir, 'a.json'), { maxBytes: 100, trustedOnly: true })).rejects.toThrow('belongs to uid 4242, not to the updater')
     expect(await readDataFile(path.join(dir, 'a.json'), { maxBytes: 100 })).toBe('{"a":1}')
+  })
+})
+
+describe('the status file, appended by the root updater', () => {
+  test('an append never goes through a symlink or waits on a FIFO the server planted', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'upkeep-status-'))
+    try {
+      const file = path.join(dir, 'update-status.jsonl')
+      const status = fileStatus(file)
+      await status.begin('20261202T000000Z-0badf00d')
+      const victim = path.join(dir, 'victim')
+      await writeFile(victim, 'kept\n')
+      await rm(file)
+      await symlink(victim, file)
+      await expect(status.emit({ type: 'log', level: 'info', message: 'x' })).rejects.toThrow(/ELOOP/)
+      expect(await readFile(victim, 'utf8')).toBe('kept\n')
+      await rm(file)
+      execFileSync('mkfifo', [file])
+      await expect(status.emit({ type: 'log', level: 'info', message: 'x' })).rejects.toThrow(/ENXIO/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
