@@ -127,13 +127,16 @@ describe('updates of an installed Upkeep through its HTTP API', () => {
     await sb.execOk('runuser', ['-u', 'upkeep', '--', 'sh', '-c', `cat > ${DIR}/data/.forged && mv -T ${DIR}/data/.forged ${DIR}/data/update-journal.json`], { input: json(forged) })
     // Recovery (root, as at boot) and an updater start without a request both read the journal.
     await sb.execOk('systemctl', ['restart', 'upkeep-recover.service'])
-    expect(await sb.execOk('journalctl', ['-u', 'upkeep-recover.service', '-o', 'cat', '--no-pager', '-q'])).toContain('Nothing to recover.')
-    const before = count(await updaterLog(), 'no update request')
     await sb.execOk('systemctl', ['start', 'upkeep-updater.service'])
-    await waitForUpdaterLine('no update request', before)
-    expect((await sb.execOk('readlink', [`${DIR}/current`])).trim()).toBe('.upkeep/releases/v1.0.0')
+    for (let i = 0; (await isActive('upkeep-updater.service')) === 'active'; i++) {
+      if (i > 150) throw new Error('the updater did not end within 30 s')
+      await new Promise((r) => setTimeout(r, 200))
+    }
     expect(await sb.exec('test', ['-e', MARKER])).toMatchObject({ code: 1 })
+    expect((await sb.execOk('readlink', [`${DIR}/current`])).trim()).toBe('.upkeep/releases/v1.0.0')
     expect(await isActive('upkeep-victim')).toBe('active')
+    expect(await sb.execOk('journalctl', ['-u', 'upkeep-recover.service', '-o', 'cat', '--no-pager', '-q'])).toContain('Nothing to recover.')
+    expect((await updaterLog()).split('\n').filter((l) => l.includes('"msg":"')).at(-1)).toContain('"msg":"no update request"')
     expect((await box.health()).version).toBe('1.0.0')
     await sb.execOk('systemctl', ['stop', 'upkeep-victim'])
     // The forged journal stays where the server put it; the next update replaces it with the updater's own.
@@ -195,4 +198,24 @@ describe('updates of an installed Upkeep through its HTTP API', () => {
     expect(await sb.execOk('cat', [`${DIR}/current/build-info.json`])).toContain('"version": "1.1.0"')
     expect((await sb.execOk('runuser', ['-u', 'upkeep', '--', 'git', '-C', DIR, 'status', '--porcelain'])).trim()).toBe('')
   })
+
+  test('an updater killed mid-build is started again by systemd (Restart=) and settles its update: 1.1.0 stays', async () => {
+    const restartsBefore = Number((await sb.execOk('systemctl', ['show', '-p', 'NRestarts', '--value', 'upkeep-updater.service'])).trim())
+    const id = await api.startUpdate('1.2.0')
+    const deadline = Date.now() + 60_000
+    const inBuild = `f=${DIR}/data/update-journal.json; grep -q ${id} $f && grep -q '"name": "build"' $f`
+    while ((await sb.exec('sh', ['-c', inBuild])).code !== 0) {
+      if (Date.now() > deadline) throw new Error('the update never reached its build step')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    await sb.execOk('systemctl', ['kill', '--signal=SIGKILL', 'upkeep-updater.service'])
+    const entry = await api.waitForUpdate(id, 60_000)
+    console.log(`killed in build: ${entry.status}${entry.recovered ? ' (recovered)' : ''}: ${entry.error?.code}: ${entry.error?.message}`)
+    expect(entry).toMatchObject({ id, status: 'failed', recovered: true, error: { code: 'INTERRUPTED', step: 'build' } })
+    expect(Number((await sb.execOk('systemctl', ['show', '-p', 'NRestarts', '--value', 'upkeep-updater.service'])).trim())).toBe(restartsBefore + 1)
+    expect(await updaterLog()).toContain('recovered an unfinished update')
+    expect(await box.health()).toMatchObject({ version: '1.1.0', commit: box.origin.commits['v1.1.0'] })
+    expect((await sb.execOk('readlink', [`${DIR}/current`])).trim()).toBe('.upkeep/releases/v1.1.0')
+    expect((await sb.sh(`ls -A ${DIR}/.upkeep/staging 2>/dev/null || true`)).trim()).toBe('')
+  }, 120_000)
 })
