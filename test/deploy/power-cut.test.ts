@@ -118,7 +118,7 @@ describe('a power cut during an update, on a real systemd', () => {
     const id = await applyUpdate('1.1.0')
     // The build step has started a build command (npm ci): the cut comes mid-build.
     const j = await waitForJournal(id, 'a running build command', (j) => inStep('build')(j) && j.child !== undefined)
-    expect(j.child?.argv.slice(0, 2)).toEqual(['npm', 'ci'])
+    expect(j.child?.argv[0]).toBe('npm')
     await powerCut()
 
     const entry = await expectSettledOnOldVersion(id)
