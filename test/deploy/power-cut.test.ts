@@ -119,6 +119,11 @@ describe('a power cut during an update, on a real systemd', () => {
     // The build step has started a build command (npm ci): the cut comes mid-build.
     const j = await waitForJournal(id, 'a running build command', (j) => inStep('build')(j) && j.child !== undefined)
     expect(j.child?.argv[0]).toBe('npm')
+    // Meanwhile the server (user upkeep, sandboxed) sees the update running and refuses another.
+    const updates = await fetch(`${base}/api/updates`, { headers: adminHeaders(cookie) })
+    expect(((await updates.json()) as { running: unknown }).running).toMatchObject({ state: 'running', updateId: id, to: '1.1.0' })
+    const again = await fetch(`${base}/api/updates/apply`, { method: 'POST', headers: adminHeaders(cookie), body: JSON.stringify({ version: '1.1.0' }) })
+    expect(again.status, await again.text()).toBe(409)
     await powerCut()
 
     const entry = await expectSettledOnOldVersion(id)
