@@ -15,6 +15,11 @@ export type Breakage =
   | 'at-start'
   /** The bundler rejects the server's code: `npm run build` fails (nothing is switched). */
   | 'build'
+  /**
+   * The server waits 10 minutes before it starts: its unit is active but nothing answers, so the
+   * health step waits its whole timeout (a window after the switch that tests can rely on).
+   */
+  | 'slow-start'
 
 export interface ReleaseSpec {
   tag: string
@@ -59,6 +64,7 @@ export async function createReleaseOrigin(dir: string, releases: readonly Releas
 
 function breakRelease(source: string, tag: string, how: Breakage): string {
   if (how === 'build') return source.replace(START_MARKER, `const broken = ;\n${START_MARKER}`)
+  if (how === 'slow-start') return source.replace(START_MARKER, `await new Promise((resolve) => setTimeout(resolve, 10 * 60_000))\n${START_MARKER}`)
   const exit = `console.error('upkeep ${tag}: this release is broken on purpose and exits at start')\nprocess.exit(1)\n`
   return source.replace(START_MARKER, `${exit}${START_MARKER}`)
 }

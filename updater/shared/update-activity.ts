@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises'
 import { readDataFile } from './data-file'
 import { isStale, isUnfinished, readJournal, type Journal } from './journal'
 import type { Paths } from './paths'
-import { isProcessAlive } from './pidfile'
+import { isProcessAlive, processStartTime } from './pidfile'
 
 /** proper-lockfile refreshes the lock directory's mtime this often (and calls it stale after LOCK_STALE_MS). */
 export const LOCK_UPDATE_MS = 5_000
@@ -31,7 +31,8 @@ export async function readLockOwner(paths: Pick<Paths, 'lock'>): Promise<LockOwn
 
 /**
  * True while a live updater holds the update lock. A lock whose owner is dead is not held;
- * one without an owner record yet is held while proper-lockfile keeps it fresh.
+ * one without an owner record yet, or whose owner this process cannot see, is held while
+ * proper-lockfile keeps it fresh.
  */
 export async function isLockHeld(paths: Pick<Paths, 'lock'>, now: Date = new Date()): Promise<boolean> {
   let mtime: number
@@ -40,9 +41,23 @@ export async function isLockHeld(paths: Pick<Paths, 'lock'>, now: Date = new Dat
   } catch {
     return false
   }
+  const fresh = now.getTime() - mtime < LOCK_STALE_MS
   const owner = await readLockOwner(paths)
-  if (owner) return isProcessAlive(owner.pid, owner.start)
-  return now.getTime() - mtime < LOCK_STALE_MS
+  if (owner) return isProcessAlive(owner.pid, owner.start) || (isHiddenProcess(owner.pid) && fresh)
+  return fresh
+}
+
+/**
+ * The process exists (kill(2) says EPERM, not ESRCH) but /proc does not show it: upkeep.service
+ * runs with ProtectProc=invisible and PrivateUsers=yes, so the root updater is hidden from the server.
+ */
+function isHiddenProcess(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' && processStartTime(pid) === undefined
+  }
 }
 
 export type Activity =
