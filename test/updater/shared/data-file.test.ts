@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { isTrustedOwner, readDataFile } from '../../../updater/shared/data-file'
+import { readJournal } from '../../../updater/shared/journal'
 import { fileStatus } from '../../../updater/shared/status'
+import { lockOwnerFile, readLockOwner } from '../../../updater/shared/update-activity'
 
 describe('isTrustedOwner: root trusts only root, anyone else root and themselves', () => {
   test.each([
@@ -60,6 +62,25 @@ describe('the status file, appended by the root updater', () => {
       await rm(file)
       execFileSync('mkfifo', [file])
       await expect(status.emit({ type: 'log', level: 'info', message: 'x' })).rejects.toThrow(/ENXIO/)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('records root acts on: the journal and the lock owner', () => {
+  test('root ignores one the server (another user) wrote or linked in, and reads its own', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'upkeep-records-'))
+    try {
+      const paths = { lock: path.join(dir, 'update.lock'), journal: path.join(dir, 'update-journal.json') }
+      const journal = { schema: 1, updateId: '20261202T000000Z-0badf00d', steps: [], state: 'rolling_back', from: { release: '/somewhere/else' } }
+      await writeFile(paths.journal, JSON.stringify(journal))
+      await writeFile(lockOwnerFile(paths), JSON.stringify({ pid: 1, since: '2026-12-02T00:00:00.000Z' }))
+      expect(await readJournal(paths.journal)).toMatchObject({ updateId: journal.updateId })
+      expect(await readLockOwner(paths)).toMatchObject({ pid: 1 })
+      for (const f of [paths.journal, lockOwnerFile(paths)]) await chown(f, 4242, 4242)
+      expect(await readJournal(paths.journal)).toBeUndefined()
+      expect(await readLockOwner(paths)).toBeUndefined()
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
