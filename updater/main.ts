@@ -302,7 +302,16 @@ export async function applyRequestCommand(args: string[]): Promise<number> {
   const taken = await takeUpdateRequest(paths.request)
   if (!taken) {
     log.info({ file: paths.request }, 'no update request')
-    return EXIT.ok
+    // Restarted after being killed (Restart=on-abnormal), the request is gone but the journal is
+    // open: settle it now, not at the next request or boot.
+    try {
+      const result = await recover(deps, 'live')
+      if (result.action !== 'nothing') log.warn({ updateId: result.updateId, action: result.action, status: result.entry?.status }, 'recovered an unfinished update')
+      return result.action === 'give-up' || result.entry?.error?.code === 'ROLLBACK_FAILED' ? EXIT.failed : EXIT.ok
+    } catch (err) {
+      if (!isUpdateError(err) || err.code !== 'LOCKED') throw err
+      return EXIT.ok // a live updater owns the journal
+    }
   }
   if (!taken.ok) {
     // Data from an internet-facing process: rejected whole, never passed on.
