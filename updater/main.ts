@@ -339,8 +339,8 @@ async function applyTakenRequest(deps: RunDeps, paths: Paths, log: Logger): Prom
   if (!taken) {
     // Restart= after the updater was killed lands here: settle the update it left unfinished.
     const r = await recover(deps, 'live')
-    log.info({ file: paths.request, recovered: r.action }, r.action === 'nothing' ? 'no update request' : 'recovered an unfinished update')
-    return EXIT.ok
+    log.info({ file: paths.request, recovered: r.action, updateId: r.updateId, status: r.entry?.status }, r.action === 'nothing' ? 'no update request' : 'recovered an unfinished update')
+    return r.action === 'give-up' || r.entry?.error?.code === 'ROLLBACK_FAILED' ? EXIT.failed : EXIT.ok
   }
   if (!taken.ok) {
     // Data from an internet-facing process: rejected whole, never passed on.

@@ -68,6 +68,8 @@ describe('a power cut during an update, on a real systemd', () => {
     expect((await sb.execOk('systemctl', ['show', '-p', 'Result', '--value', 'upkeep-recover.service'])).trim()).toBe('success')
     const recoverLog = await sb.execOk('journalctl', ['-u', 'upkeep-recover.service', '-b', '-o', 'cat', '--no-pager', '-q'])
     expect(recoverLog).toContain(`Recovered update ${id}`)
+    const monotonic = async (prop: string, unit: string) => Number((await sb.execOk('systemctl', ['show', '-p', prop, '--value', unit])).trim())
+    expect(await monotonic('ExecMainExitTimestampMonotonic', 'upkeep-recover.service')).toBeLessThan(await monotonic('ExecMainStartTimestampMonotonic', 'upkeep.service'))
 
     // The checkout and the live build are the version that serves.
     expect((await asUpkeep(['git', '-C', DIR, 'rev-parse', 'HEAD'])).trim()).toBe(health.commit)
@@ -144,6 +146,8 @@ describe('a power cut during an update, on a real systemd', () => {
     const entry = await expectSettledOnOldVersion(id)
     expect(entry).toMatchObject({ status: 'rolled_back', to: { tag: 'v1.3.0', version: '1.3.0' }, error: { code: 'INTERRUPTED' } })
     expect(entry.error?.message).toContain('health (started)')
+    // v1.3.0 never served, so data/ was left as it was rather than restored from the backup.
+    expect(entry.dataAside).toBeUndefined()
     expect(entry.steps.map((s) => s.name)).toEqual(['preflight', 'backup', 'fetch', 'build', 'switch', 'restart', 'health', 'rollback'])
     // server.bak is back to what it was before the update: install.sh made none.
     expect((await sb.exec('readlink', [`${DIR}/server.bak`])).stdout.trim()).toBe('')
@@ -158,4 +162,24 @@ describe('a power cut during an update, on a real systemd', () => {
     expect((await asUpkeep(['git', '-C', DIR, 'rev-parse', 'HEAD'])).trim()).toBe(box.origin.commits['v1.1.0'])
     expect(await sb.execOk('cat', [`${DIR}/data/marker.txt`])).toBe(MARKER)
   }, 360_000)
+
+  test('the updater killed (not the machine) while the health step waits for v1.3.0: systemd starts it again and it rolls back to v1.1.0', async () => {
+    const id = await applyUpdate('1.3.0')
+    await waitForJournal(id, 'the health step', inStep('health'))
+    await sb.execOk('systemctl', ['kill', '--signal=SIGKILL', 'upkeep-updater.service'])
+    // Restart=on-abnormal starts it again; with no request left, it settles the open journal.
+    const j = await waitForJournal(id, 'the end of the update', (j) => j.state === 'done', 120_000)
+    expect(j).toMatchObject({ outcome: 'rolled_back', recoveries: 1 })
+    expect(Number((await sb.execOk('systemctl', ['show', '-p', 'NRestarts', '--value', 'upkeep-updater.service'])).trim())).toBe(1)
+    const health = await box.health(30_000)
+    expect(health).toMatchObject({ status: 'ok', version: '1.1.0', commit: box.origin.commits['v1.1.0'] })
+    expect((await sb.execOk('readlink', [`${DIR}/current`])).trim()).toBe('.upkeep/releases/v1.1.0')
+    expect((await asUpkeep(['git', '-C', DIR, 'rev-parse', 'HEAD'])).trim()).toBe(health.commit)
+    expect(await sb.execOk('cat', [`${DIR}/data/marker.txt`])).toBe(MARKER)
+    expect((await sb.sh(`ls -d ${DIR}/data/update.lock ${DIR}/data/update.lock.owner.json 2>/dev/null || true`)).trim()).toBe('')
+    const res = await fetch(`${base}/api/updates/history`, { headers: adminHeaders(cookie) })
+    const entry = ((await res.json()) as { entries: HistoryEntry[] }).entries.find((e) => e.id === id)
+    expect(entry).toMatchObject({ status: 'rolled_back', recovered: true, from: { version: '1.1.0' }, to: { tag: 'v1.3.0' }, error: { code: 'INTERRUPTED' } })
+    expect(entry?.error?.message).toContain('health (started)')
+  }, 240_000)
 })

@@ -69,8 +69,12 @@ export type Activity =
 
 /** What the server needs to know before accepting an update request. Reads only. */
 export async function updateActivity(paths: Pick<Paths, 'lock' | 'journal' | 'request'>, now: Date = new Date(), staleAfterMs?: number): Promise<Activity> {
+  // The updater holds the lock from before its first journal write until after its last, so a
+  // journal read between two looks that find the lock free is not being written: read it there.
+  // (Read before the lock alone, an update ending in between looked interrupted.)
+  let held = await isLockHeld(paths, now)
   const journal = await readJournal(paths.journal)
-  const held = await isLockHeld(paths, now)
+  held ||= await isLockHeld(paths, now)
   const stale = isUnfinished(journal) && isStale(journal, now, staleAfterMs)
   if (held && !stale) return { state: 'running', ...(journal ? { journal } : {}) }
   if (await exists(paths.request)) return { state: 'requested' }
