@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import zlib from 'node:zlib'
 import { TarArchive } from 'archiver'
 import { fsyncDir, writeFileAtomic, writeJsonAtomic } from './shared/atomic-write'
+import { NO_FOLLOW_READ } from './shared/data-file'
 import { UpdateError } from './shared/errors'
 import type { Exec } from './adapters/exec'
 
@@ -262,10 +263,16 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupResult
         await add(() => archive.symlink(e.rel, target, e.mode))
       } else {
         const src = sources.get(e.rel) ?? e.abs
-        const s = await stat(src)
+        // Root reads data/, where the server may swap a listed file for a symlink to a root-only file.
+        const fh = await open(src, NO_FOLLOW_READ)
+        const s = await fh.stat()
+        if (!s.isFile()) {
+          await fh.close()
+          throw new UpdateError('BACKUP_FAILED', `${e.rel} in data/ changed into something other than a file during the backup`)
+        }
         const hash = createHash('sha256')
         // Big reads: every chunk passes several streams, so fewer chunks cost less CPU.
-        const reader = createReadStream(src, { highWaterMark: 1 << 20 })
+        const reader = fh.createReadStream({ highWaterMark: 1 << 20 })
         const tee = new PassThrough({ highWaterMark: 1 << 20 })
         reader.on('data', (c) => {
           hash.update(c as Buffer)
