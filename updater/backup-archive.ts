@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { chmod, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises'
+import { chmod, chown, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { PassThrough, Transform, type Readable } from 'node:stream'
@@ -174,6 +174,8 @@ export interface CreateBackupOptions {
   now: Date
   /** Runs the sqlite3 CLI for consistent copies of live databases. */
   exec: Exec
+  /** Who sqlite3 runs as (the checkout's owner) when the updater is root; the copies' folder is theirs. */
+  runAs?: { uid: number; gid: number }
   onProgress?: (doneBytes: number, totalBytes: number) => void
   signal?: AbortSignal
 }
@@ -200,18 +202,23 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupResult
   const files: BackupManifest['files'] = []
   try {
     // Consistent copies of live SQLite databases (SQLite's online backup), archived in their place.
+    // sqlite3 runs as the owner of data/, never root: a database path the server swapped for a
+    // symlink then opens only what the server could read anyway.
     const sources = new Map<string, string>()
     for (const e of entries) {
       if (e.kind !== 'file' || !(await isSqlite(e.abs))) continue
-      const copy = path.join(snapDir, e.rel)
-      await mkdir(path.dirname(copy), { recursive: true, mode: 0o700 })
+      const copy = path.join(snapDir, `${sources.size}.db`)
+      if (!sources.size) {
+        await mkdir(snapDir, { mode: 0o700 })
+        if (o.runAs) await chown(snapDir, o.runAs.uid, o.runAs.gid)
+      }
       try {
-        await o.exec('sqlite3', [e.abs, `.backup '${copy.replace(/'/g, "''")}'`], { cwd: o.dataDir, asSelf: true, ...(o.signal ? { signal: o.signal } : {}) })
+        await o.exec('sqlite3', [e.abs, `.backup '${copy.replace(/'/g, "''")}'`], { cwd: o.dataDir, ...(o.signal ? { signal: o.signal } : {}) })
       } catch (err) {
         const missing = (err as { code?: number }).code === undefined
         throw new UpdateError('BACKUP_FAILED', `cannot copy the SQLite database ${e.rel}: ${(err as Error).message}`, {
           step: 'backup',
-          hint: missing ? 'Install the sqlite3 command (Debian: apt-get install sqlite3); it makes a consistent copy of a live database.' : 'Check that the database is not corrupt: sqlite3 FILE "PRAGMA integrity_check"',
+          hint: missing ? 'Install the sqlite3 command (Debian: apt-get install sqlite3); it makes a consistent copy of a live database.' : `Check that the database is not corrupt (sqlite3 FILE "PRAGMA integrity_check") and that ${o.runAs ? "the checkout's owner" : 'this user'} can read it and write in ${o.backupDir}.`,
           cause: err,
         })
       }

@@ -1,10 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile, utimes } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile, utimes } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
-import { createExec } from '../../updater/adapters/exec'
+import { createExec, type Exec } from '../../updater/adapters/exec'
 import { backupName, createBackup, dataChangedSince, pruneBackups, restoreBackup } from '../../updater/backup-archive'
 
 let dir: string
@@ -70,6 +70,30 @@ describe('createBackup', () => {
       writer.stdin.end('.quit\n')
       await new Promise((r) => writer.once('exit', r))
     }
+  })
+
+  test('run by root for the checkout\'s owner, sqlite3 runs as the owner: a database swapped for a symlink to a root-only one is not copied', async () => {
+    const owner = { uid: 65534, gid: 65534, home: dir, name: 'nobody' }
+    await chmod(dir, 0o755)
+    const secret = path.join(dir, 'secret.db')
+    execFileSync('sqlite3', [secret, "CREATE TABLE s(x); INSERT INTO s VALUES ('root only');"])
+    await chmod(secret, 0o600)
+    const db = path.join(dataDir, 'app.db')
+    execFileSync('sqlite3', [db, 'CREATE TABLE t(x);'])
+    await mkdir(backupDir)
+    execFileSync('chown', ['-R', `${owner.uid}:${owner.gid}`, dataDir, backupDir])
+    const asOwner = createExec({ runAs: owner })
+    // The server swaps the listed database for a symlink just before sqlite3 opens it.
+    const swapping: Exec = async (file, args, o) => {
+      if (file === 'sqlite3') {
+        await rm(db)
+        await symlink(secret, db)
+      }
+      return asOwner(file, args, o)
+    }
+    const r = createBackup({ dataDir, backupDir, fromVersion: '1.0.0', updateId: 'u1', now: new Date(), exec: swapping, runAs: owner })
+    await expect(r).rejects.toMatchObject({ code: 'BACKUP_FAILED', message: expect.stringContaining('app.db') })
+    expect((await readdir(backupDir)).filter((n) => n.endsWith('.tar.gz'))).toEqual([])
   })
 
   test('a full disk is DISK_FULL and leaves no partial archive', async () => {

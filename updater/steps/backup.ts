@@ -18,6 +18,7 @@ export const backup: Step = {
       updateId: j.updateId,
       now: ctx.clock.now(),
       exec: ctx.exec,
+      ...(ctx.runAs ? { runAs: ctx.runAs } : {}),
       signal: ctx.signal,
       onProgress: (done, total) => {
         const t = Date.now()

@@ -1,4 +1,4 @@
-import { access, constants, mkdir, rm, writeFile } from 'node:fs/promises'
+import { access, chown, constants, mkdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { UpdateError } from '../shared/errors'
 import { gitMessage } from '../adapters/git'
@@ -79,9 +79,12 @@ export async function verifyDiskSpace(ctx: StepContext): Promise<Record<string, 
   return facts
 }
 
-async function verifyBackupDirWritable(dir: string): Promise<void> {
+async function verifyBackupDirWritable(dir: string, owner: RunAs | undefined): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 })
+    // Made here, it belongs to the checkout's owner like the rest (sqlite3 writes its copies in it
+    // as that user); one that exists keeps its owner.
+    const made = await mkdir(dir, { recursive: true, mode: 0o700 })
+    if (made === dir && owner && isRoot()) await chown(dir, owner.uid, owner.gid)
     await access(dir, constants.W_OK)
     const probe = path.join(dir, `.upkeep-probe-${process.pid}`)
     await writeFile(probe, '')
@@ -133,7 +136,7 @@ export const preflight: Step = {
       }
     }
     for (const dir of [paths.upkeepDir, paths.stagingRoot, paths.releases]) await mkdirOwned(dir, ctx.runAs)
-    if (j.options.backup) await verifyBackupDirWritable(paths.backupDir)
+    if (j.options.backup) await verifyBackupDirWritable(paths.backupDir, ctx.runAs)
     const disk = await verifyDiskSpace(ctx)
     await ctx.save()
     return { toCommit: j.to.commit, ...disk }
