@@ -353,7 +353,10 @@ export async function sha256File(file: string): Promise<string> {
  * there now into `asideDir` (never deleted), then moves the restored entries in.
  */
 export async function restoreBackup(o: { archive: string; dataDir: string; asideDir: string; exec: Exec }): Promise<void> {
-  const staging = path.join(o.dataDir, `.restore-${path.basename(o.asideDir)}`)
+  // tar runs as root (to keep owners) and follows a symlink at -C: extract where the server,
+  // which can write data/, cannot swap the directory for a link into a live build.
+  const besideArchive = (await stat(path.dirname(o.archive))).dev === (await stat(o.dataDir)).dev
+  const staging = path.join(besideArchive ? path.dirname(o.archive) : o.dataDir, `.restore-${path.basename(o.asideDir)}`)
   await rm(staging, { recursive: true, force: true })
   await mkdir(staging, { recursive: true })
   await o.exec('tar', ['-xzf', o.archive, '-C', staging], { cwd: o.dataDir, asSelf: true })

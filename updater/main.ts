@@ -20,7 +20,7 @@ import { createExec } from './adapters/exec'
 import { isRoot, mkdirOwned, ownerOf } from './adapters/fs'
 import { createGit } from './adapters/git'
 import { createHealthProbe } from './adapters/http'
-import { createUpdateLock } from './adapters/lock'
+import { createUpdateLock, type UpdateLock } from './adapters/lock'
 import type { ServiceManager } from './adapters/service-manager'
 import { createServiceManager } from './adapters/services'
 import { recordUnstarted, recover, runUpdate, type RunDeps, type RunResult } from './run'
@@ -293,25 +293,54 @@ export async function recoverCommand(args: string[]): Promise<number> {
   }
 }
 
+/**
+ * Every apply-request run lasts at least this long, so a server flooding requests gets one
+ * handled per interval and never trips the units' limits (upkeep-updater.path: 8 starts in
+ * 10 s; upkeep-updater.service: 15 in 30 s), which would leave the path unit failed for good.
+ */
+export const REQUEST_INTERVAL_MS = 2500
+
 export async function applyRequestCommand(args: string[]): Promise<number> {
   parseArgs({ args, options: {} })
+  const started = Date.now()
   const signal = interruptSignal()
   const { deps, paths, log } = await buildDeps({ json: false, signal, progress: false })
   const viaCopy = await runFromCopy(paths, ['apply-request', ...args])
   if (viaCopy !== undefined) return viaCopy
+  try {
+    return await applyRequest(deps, paths, log)
+  } finally {
+    await new Promise((r) => setTimeout(r, started + REQUEST_INTERVAL_MS - Date.now()))
+  }
+}
+
+async function applyRequest(deps: RunDeps, paths: Paths, log: Logger): Promise<number> {
+  // The lock first: a request that arrives while an update runs waits for it (the path unit
+  // starts us again) instead of being taken and lost to LOCKED.
+  let held
+  try {
+    held = await deps.lock.acquire()
+  } catch (err) {
+    if (!isUpdateError(err) || err.code !== 'LOCKED') throw err
+    log.info({ reason: err.message }, 'update lock is held; the request waits')
+    return EXIT.ok
+  }
+  // runUpdate and recordUnstarted take the lock again: hand them the one held here.
+  const lock: UpdateLock = { acquire: async () => ({ tookOverStale: held.tookOverStale, release: async () => {} }) }
+  try {
+    return await applyTakenRequest({ ...deps, lock }, paths, log)
+  } finally {
+    await held.release()
+  }
+}
+
+async function applyTakenRequest(deps: RunDeps, paths: Paths, log: Logger): Promise<number> {
   const taken = await takeUpdateRequest(paths.request)
   if (!taken) {
-    log.info({ file: paths.request }, 'no update request')
-    // Restarted after being killed (Restart=on-abnormal), the request is gone but the journal is
-    // open: settle it now, not at the next request or boot.
-    try {
-      const result = await recover(deps, 'live')
-      if (result.action !== 'nothing') log.warn({ updateId: result.updateId, action: result.action, status: result.entry?.status }, 'recovered an unfinished update')
-      return result.action === 'give-up' || result.entry?.error?.code === 'ROLLBACK_FAILED' ? EXIT.failed : EXIT.ok
-    } catch (err) {
-      if (!isUpdateError(err) || err.code !== 'LOCKED') throw err
-      return EXIT.ok // a live updater owns the journal
-    }
+    // Restart= after the updater was killed lands here: settle the update it left unfinished.
+    const r = await recover(deps, 'live')
+    log.info({ file: paths.request, recovered: r.action, updateId: r.updateId, status: r.entry?.status }, r.action === 'nothing' ? 'no update request' : 'recovered an unfinished update')
+    return r.action === 'give-up' || r.entry?.error?.code === 'ROLLBACK_FAILED' ? EXIT.failed : EXIT.ok
   }
   if (!taken.ok) {
     // Data from an internet-facing process: rejected whole, never passed on.
@@ -328,8 +357,8 @@ export async function applyRequestCommand(args: string[]): Promise<number> {
   } catch (err) {
     if (!isUpdateError(err)) throw err
     log.error({ updateId: request.updateId, code: err.code, hint: err.hint }, err.message)
-    // The UI waits for this id: unless another updater owns the files, say how it ended.
-    if (err.code !== 'LOCKED') await recordUnstarted(deps, plan, err.toJSON()).catch((e: Error) => log.error({ err: e }, 'could not record the failed request'))
+    // The UI waits for this id: say how it ended.
+    await recordUnstarted(deps, plan, err.toJSON()).catch((e: Error) => log.error({ err: e }, 'could not record the failed request'))
     return EXIT.failed
   }
 }

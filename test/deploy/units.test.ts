@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, test } from 'vitest'
+import { REQUEST_INTERVAL_MS } from '../../updater/main'
 import { repoRoot } from '../support/paths'
 import { directives, installValues, renderUnit, UNIT_TEMPLATES } from '../support/units'
 
@@ -76,6 +77,15 @@ describe('deploy/ unit templates', () => {
       expect(notHere).toContain(absent)
       expect(get(rendered['upkeep-updater.service'], absent.slice(0, -1))).toEqual([])
     }
+  })
+
+  test('a flood of requests cannot leave the updater unstartable: apply-request paces itself below both limits', () => {
+    const trigger = { burst: Number(get(rendered['upkeep-updater.path'], 'TriggerLimitBurst')[0]), secs: parseFloat(get(rendered['upkeep-updater.path'], 'TriggerLimitIntervalSec')[0]!) }
+    const start = { burst: Number(get(rendered['upkeep-updater.service'], 'StartLimitBurst')[0]), secs: parseFloat(get(rendered['upkeep-updater.service'], 'StartLimitIntervalSec')[0]!) }
+    // One start per REQUEST_INTERVAL_MS at most, so each window sees fewer starts than its burst.
+    const perWindow = (secs: number) => Math.ceil((secs * 1000) / REQUEST_INTERVAL_MS)
+    expect(perWindow(trigger.secs)).toBeLessThan(trigger.burst)
+    expect(perWindow(start.secs)).toBeLessThan(start.burst)
   })
 
   test('upkeep-recover.service runs recover --boot once per boot, before the server and the updater', () => {

@@ -4,7 +4,7 @@ import path from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { launchBrowser, screenshot } from '../support/browser'
-import { fgit } from '../support/fixture-app'
+import { git } from '../support/git-fixtures'
 import { startGitHubStub, type GitHubStub } from '../support/github-stub'
 import { githubRelease } from '../support/msw'
 import { createUpkeepOrigin, installUpkeep, type UpkeepInstall } from '../support/upkeep-app'
@@ -213,7 +213,7 @@ describe('Settings → Software Updates in Chromium', () => {
     expect(await page.locator('[data-step="health"]').getAttribute('data-state')).toBe('failed')
     expect(await page.getByRole('button', { name: 'Retry' }).isVisible()).toBe(true)
     expect((await app.health())?.version).toBe('1.1.0')
-    expect(fgit(app.appDir, ['describe', '--tags'])).toBe('v1.1.0')
+    expect(git(app.appDir, ['describe', '--tags'])).toBe('v1.1.0')
     await screenshot(page, '08-rolled-back')
     const row = page.getByTestId('history').locator('tbody tr').first()
     await expect.poll(() => row.textContent(), { timeout: 10_000 }).toMatch(/1\.1\.0.*1\.2\.0.*Rolled back/)

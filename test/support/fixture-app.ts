@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
 import { createHash, randomBytes } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { readPidFile } from '../../updater/shared/pidfile'
+import { git, GIT_ENV } from './git-fixtures'
 import { repoRoot } from './paths'
 import { freePort, run, type RunResult } from './run'
 
@@ -17,27 +17,6 @@ import { freePort, run, type RunResult } from './run'
 
 /** The unprivileged owner of the fixture checkouts: git and npm must run as it, never as root. */
 export const OWNER = { uid: 65534, gid: 65534, name: 'nobody' }
-
-const GIT_ENV = {
-  GIT_AUTHOR_NAME: 'Fixture',
-  GIT_AUTHOR_EMAIL: 'fixture@upkeep.invalid',
-  GIT_COMMITTER_NAME: 'Fixture',
-  GIT_COMMITTER_EMAIL: 'fixture@upkeep.invalid',
-  GIT_CONFIG_NOSYSTEM: '1',
-  // The test (root) works in repositories owned by nobody; git honours safe.directory only in
-  // global (or system) config, so the test's git gets a global config of its own.
-  GIT_CONFIG_GLOBAL: path.join(tmpdir(), 'upkeep-test-gitconfig'),
-}
-writeFileSync(GIT_ENV.GIT_CONFIG_GLOBAL, '[safe]\n\tdirectory = *\n')
-
-export function fgit(cwd: string, args: string[]): string {
-  return execFileSync('git', ['-c', 'init.defaultBranch=main', '-c', 'advice.detachedHead=false', ...args], {
-    cwd,
-    env: { ...process.env, ...GIT_ENV },
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  }).trim()
-}
 
 const BUILD = `// Fixture build: node build.mjs --out DIR
 import { execFileSync } from 'node:child_process'
@@ -92,7 +71,7 @@ export async function createOrigin(root: string): Promise<string> {
   await chmod(root, 0o755)
   const work = path.join(root, 'origin-work')
   await mkdir(work, { recursive: true })
-  fgit(work, ['init', '-q'])
+  git(work, ['init', '-q'])
   const write = (name: string, content: string) => writeFile(path.join(work, name), content)
   await write('package.json', JSON.stringify({ name: 'fixture-app', version: '0.0.0', private: true, type: 'module', scripts: { build: 'node build.mjs' } }, null, 2) + '\n')
   await write('package-lock.json', JSON.stringify({ name: 'fixture-app', version: '0.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'fixture-app', version: '0.0.0' } } }, null, 2) + '\n')
@@ -110,12 +89,12 @@ export async function createOrigin(root: string): Promise<string> {
     await write('server.src.mjs', serverSource(behaviour))
     await write('build.mjs', builds ? BUILD : FAILING_BUILD)
     await write('CHANGES.txt', `${tag}\n`)
-    fgit(work, ['add', '-A'])
-    fgit(work, ['commit', '-q', '-m', `release ${tag}`])
-    fgit(work, ['tag', '-a', tag, '-m', tag])
+    git(work, ['add', '-A'])
+    git(work, ['commit', '-q', '-m', `release ${tag}`])
+    git(work, ['tag', '-a', tag, '-m', tag])
   }
   const bare = path.join(root, 'origin.git')
-  fgit(root, ['clone', '-q', '--bare', work, bare])
+  git(root, ['clone', '-q', '--bare', work, bare])
   return bare
 }
 
@@ -144,15 +123,15 @@ export async function createFixture(origin: string, opts: { healthTimeoutSec?: n
   const root = await mkdtemp(path.join(tmpdir(), 'upkeep-fixture-'))
   await chmod(root, 0o755)
   const appDir = path.join(root, 'app')
-  fgit(root, ['clone', '-q', origin, appDir])
-  fgit(appDir, ['reset', '-q', '--hard', 'v1.0.0'])
+  git(root, ['clone', '-q', origin, appDir])
+  git(appDir, ['reset', '-q', '--hard', 'v1.0.0'])
   const dataDir = path.join(appDir, 'data')
   const backupDir = path.join(appDir, 'backups')
 
   // "Installed" v1.0.0: built into a release directory and live through `current`.
   const release = path.join(appDir, '.upkeep', 'releases', 'v1.0.0')
   execFileSync(process.execPath, ['build.mjs', '--out', release], { cwd: appDir, env: { ...process.env, ...GIT_ENV }, stdio: ['ignore', 'ignore', 'inherit'] })
-  const commit = fgit(appDir, ['rev-parse', 'HEAD'])
+  const commit = git(appDir, ['rev-parse', 'HEAD'])
   await writeFile(path.join(release, 'upkeep-release.json'), JSON.stringify({ tag: 'v1.0.0', version: '1.0.0', commit, serverEntry: 'app.mjs', builtAt: new Date().toISOString() }))
   await symlink('.upkeep/releases/v1.0.0', path.join(appDir, 'current'))
 
@@ -206,7 +185,7 @@ export async function createFixture(origin: string, opts: { healthTimeoutSec?: n
       }
       return out
     },
-    head: () => fgit(appDir, ['rev-parse', 'HEAD']),
+    head: () => git(appDir, ['rev-parse', 'HEAD']),
     async currentTarget() {
       return (await import('node:fs/promises')).readlink(path.join(appDir, 'current'))
     },

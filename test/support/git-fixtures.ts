@@ -1,15 +1,22 @@
 import { execFileSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import { cp, mkdir, symlink } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { repoRoot } from './paths'
 
-const GIT_ENV = {
+/** Git's environment in tests: a fixed identity, and no system or user config of this machine. */
+export const GIT_ENV = {
   GIT_AUTHOR_NAME: 'Upkeep Test',
   GIT_AUTHOR_EMAIL: 'test@upkeep.invalid',
   GIT_COMMITTER_NAME: 'Upkeep Test',
   GIT_COMMITTER_EMAIL: 'test@upkeep.invalid',
   GIT_CONFIG_NOSYSTEM: '1',
+  // The test (root) works in repositories owned by other users; git honours safe.directory only in
+  // global (or system) config, so the test's git gets a global config of its own.
+  GIT_CONFIG_GLOBAL: path.join(tmpdir(), 'upkeep-test-gitconfig'),
 }
+writeFileSync(GIT_ENV.GIT_CONFIG_GLOBAL, '[safe]\n\tdirectory = *\n')
 
 /** Runs git in `cwd` with a fixed identity; returns trimmed stdout, throws with stderr on failure. */
 export function git(cwd: string, args: string[]): string {

@@ -3,8 +3,8 @@ import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { readPidFile } from '../../updater/shared/pidfile'
-import { fgit, OWNER } from './fixture-app'
-import { copyProject } from './git-fixtures'
+import { OWNER } from './fixture-app'
+import { copyProject, git } from './git-fixtures'
 import { repoRoot } from './paths'
 import { freePort } from './run'
 
@@ -28,7 +28,7 @@ export async function createUpkeepOrigin(root: string, releases: UpkeepRelease[]
   await chmod(root, 0o755)
   const work = path.join(root, 'origin-work')
   await copyProject(work)
-  fgit(work, ['init', '-q'])
+  git(work, ['init', '-q'])
   const buildCommands = [
     ['ln', '-sfn', path.join(repoRoot, 'node_modules'), 'node_modules'],
     ['npm', 'run', 'build', '--silent', '--', '--out', '{out}'],
@@ -42,12 +42,12 @@ export async function createUpkeepOrigin(root: string, releases: UpkeepRelease[]
       behaviour === 'crash-at-start' ? `// A broken release: the server dies before it listens.\nthrow new Error('${tag} is broken on purpose')\n${goodMain}` : goodMain,
     )
     await writeFile(path.join(work, 'CHANGES.txt'), `${tag}\n`)
-    fgit(work, ['add', '-A'])
-    fgit(work, ['commit', '-q', '-m', `release ${tag}`])
-    fgit(work, ['tag', '-a', tag, '-m', tag])
+    git(work, ['add', '-A'])
+    git(work, ['commit', '-q', '-m', `release ${tag}`])
+    git(work, ['tag', '-a', tag, '-m', tag])
   }
   const bare = path.join(root, 'origin.git')
-  fgit(root, ['clone', '-q', '--bare', work, bare])
+  git(root, ['clone', '-q', '--bare', work, bare])
   await rm(work, { recursive: true, force: true })
   return bare
 }
@@ -71,8 +71,8 @@ export async function installUpkeep(origin: string, tag: string, extraEnv: NodeJ
   const appDir = path.join(root, 'app')
   const home = path.join(root, 'home')
   await mkdir(home)
-  fgit(root, ['clone', '-q', origin, appDir])
-  fgit(appDir, ['checkout', '-q', '--detach', tag])
+  git(root, ['clone', '-q', origin, appDir])
+  git(appDir, ['checkout', '-q', '--detach', tag])
   const release = path.join(appDir, '.upkeep', 'releases', tag)
   await symlink(path.join(repoRoot, 'node_modules'), path.join(appDir, 'node_modules'))
   execFileSync('npm', ['run', 'build', '--silent', '--', '--out', release], { cwd: appDir, stdio: ['ignore', 'ignore', 'inherit'] })

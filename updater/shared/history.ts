@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { readDataFile } from './data-file'
 import { writeFileAtomic } from './atomic-write'
 import type { ErrorInfo, Outcome, StepName } from './journal'
 
@@ -40,10 +40,13 @@ export function parseHistory(text: string): HistoryEntry[] {
   return entries
 }
 
+const MAX_HISTORY_BYTES = 64 << 20
+
 /** Every entry, oldest first. */
 export async function readHistory(file: string): Promise<HistoryEntry[]> {
   try {
-    return parseHistory(await readFile(file, 'utf8'))
+    // Not a FIFO or symlink the server planted: the root updater reads this before rewriting it.
+    return parseHistory((await readDataFile(file, { maxBytes: MAX_HISTORY_BYTES })) ?? '')
   } catch {
     return []
   }

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises'
 import { writeJsonAtomic } from './atomic-write'
+import { readDataFile } from './data-file'
 
 /**
  * `data/update-journal.json`: the updater's persisted state machine (DESIGN.md "Update flow").
@@ -96,9 +96,16 @@ export interface JournalStore {
   write(journal: Journal): Promise<void>
 }
 
+/** Journals are small; a bigger file is not one the updater wrote. */
+const MAX_JOURNAL_BYTES = 16 << 20
+
+/**
+ * The journal, when it is one the updater wrote. Root acts on it (it kills `child.pid`, points
+ * `current` at `from.release`), so a journal the server forged or linked elsewhere is ignored.
+ */
 export async function readJournal(file: string): Promise<Journal | undefined> {
   try {
-    const j = JSON.parse(await readFile(file, 'utf8')) as Journal
+    const j = JSON.parse((await readDataFile(file, { maxBytes: MAX_JOURNAL_BYTES, trustedOnly: true })) ?? '') as Journal
     return j && j.schema === 1 && typeof j.updateId === 'string' && Array.isArray(j.steps) ? j : undefined
   } catch {
     return undefined

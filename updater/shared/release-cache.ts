@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { readDataFile } from './data-file'
 
 /** A release as the API and the UI show it; `version` is the tag without its `v`. */
 export interface ReleaseInfo {
@@ -50,7 +50,8 @@ export interface ReleaseCache {
 /** The cached release list, or undefined when there is none or it cannot be read. */
 export async function readReleaseCache(file: string): Promise<ReleaseCache | undefined> {
   try {
-    const cache = JSON.parse(await readFile(file, 'utf8')) as ReleaseCache
+    // The root updater reads it too: never through a symlink or from a FIFO the server planted.
+    const cache = JSON.parse((await readDataFile(file, { maxBytes: 16 << 20 })) ?? '') as ReleaseCache
     return typeof cache === 'object' && cache && Array.isArray(cache.releases) ? cache : undefined
   } catch {
     return undefined

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { link, open, readFile, rm } from 'node:fs/promises'
+import { link, open, rm, rmdir } from 'node:fs/promises'
 import path from 'node:path'
 import { fsyncDir } from './atomic-write'
+import { readDataFile } from './data-file'
 import { UpdateError } from './errors'
 import { isReleaseTag } from './version'
 
@@ -86,32 +87,32 @@ export async function writeUpdateRequest(file: string, request: UpdateRequest): 
 
 export type TakenRequest = { ok: true; request: UpdateRequest } | { ok: false; error: UpdateError } | undefined
 
-/** Reads and deletes the pending request; undefined when there is none. */
+/**
+ * Reads and deletes the pending request; undefined when there is none. The server can plant
+ * anything at this path, so a symlink is not followed, a FIFO not waited on, and only a small
+ * regular file is read; whatever was there is removed.
+ */
 export async function takeUpdateRequest(file: string): Promise<TakenRequest> {
-  let raw: string
+  let raw: string | undefined
+  let refused: Error | undefined
   try {
-    const h = await open(file, 'r')
-    try {
-      const { size } = await h.stat()
-      if (size > MAX_REQUEST_BYTES) {
-        raw = ''
-        await rm(file, { force: true })
-        return { ok: false, error: new UpdateError('BAD_REQUEST', `update request is ${size} bytes, more than ${MAX_REQUEST_BYTES}`) }
-      }
-      raw = await readFile(h, 'utf8')
-    } finally {
-      await h.close()
-    }
+    raw = await readDataFile(file, { maxBytes: MAX_REQUEST_BYTES })
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
+    refused = err as Error
   }
-  await rm(file, { force: true })
+  if (raw === undefined && !refused) return undefined
+  await removeEntry(file)
   await fsyncDir(path.dirname(file))
+  if (refused) return { ok: false, error: new UpdateError('BAD_REQUEST', `update request refused: ${refused.message}`) }
   try {
-    return { ok: true, request: parseUpdateRequest(JSON.parse(raw)) }
+    return { ok: true, request: parseUpdateRequest(JSON.parse(raw!)) }
   } catch (err) {
     if (err instanceof UpdateError) return { ok: false, error: err }
     return { ok: false, error: new UpdateError('BAD_REQUEST', 'update request is not valid JSON') }
   }
+}
+
+/** Unlinks whatever is at `file`; a directory only when empty (root never walks a tree the server controls). */
+async function removeEntry(file: string): Promise<void> {
+  await rm(file, { force: true }).catch(() => rmdir(file))
 }

@@ -1,5 +1,9 @@
-import { appendFile, open, readFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { appendFile, open } from 'node:fs/promises'
 import { writeFileAtomic } from './atomic-write'
+import { NO_FOLLOW_APPEND, readDataFile } from './data-file'
+
+const NO_FOLLOW_READ_APPEND = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK
 import type { ErrorInfo, Outcome, StepName } from './journal'
 
 /**
@@ -58,7 +62,7 @@ export function parseStatusLines(text: string): StatusEvent[] {
 export async function readStatusEvents(file: string, afterId = 0): Promise<StatusEvent[]> {
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    text = (await readDataFile(file, { maxBytes: 64 << 20 })) ?? ''
   } catch {
     return []
   }
@@ -92,7 +96,7 @@ export function fileStatus(file: string, now: () => Date = () => new Date()): St
       await continueAfter()
       updateId = id
       // A torn last line would glue onto the next event; end it first.
-      const h = await open(file, 'a+')
+      const h = await open(file, NO_FOLLOW_READ_APPEND)
       try {
         const { size } = await h.stat()
         if (size > 0) {
@@ -107,7 +111,8 @@ export function fileStatus(file: string, now: () => Date = () => new Date()): St
     emit(body) {
       const event = { id: nextId++, updateId, at: now().toISOString(), ...body } as StatusEvent
       // Appends are serialized so lines never interleave; one write(2) per line.
-      const write = tail.then(() => appendFile(file, JSON.stringify(event) + '\n'))
+      // Never through a symlink the server put in place of the file (root would append to its target).
+      const write = tail.then(() => appendFile(file, JSON.stringify(event) + '\n', { flag: NO_FOLLOW_APPEND }))
       tail = write.catch(() => {})
       return write.then(() => event)
     },

@@ -1,4 +1,5 @@
-import { readFile, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
+import { readDataFile } from './data-file'
 import { isStale, isUnfinished, readJournal, type Journal } from './journal'
 import type { Paths } from './paths'
 import { isProcessAlive, processStartTime } from './pidfile'
@@ -18,9 +19,10 @@ export function lockOwnerFile(paths: Pick<Paths, 'lock'>): string {
   return `${paths.lock}.owner.json`
 }
 
+/** The lock's owner as an updater recorded it; root kills that pid's group when stale, so a forged record is ignored. */
 export async function readLockOwner(paths: Pick<Paths, 'lock'>): Promise<LockOwner | undefined> {
   try {
-    const v = JSON.parse(await readFile(lockOwnerFile(paths), 'utf8')) as LockOwner
+    const v = JSON.parse((await readDataFile(lockOwnerFile(paths), { maxBytes: 4096, trustedOnly: true })) ?? '') as LockOwner
     return typeof v.pid === 'number' ? v : undefined
   } catch {
     return undefined

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { HistoryEntry } from '../../../updater/shared/history'
 import { readJournal } from '../../../updater/shared/journal'
 import { isProcessAlive, readPidFile } from '../../../updater/shared/pidfile'
-import { createFixture, createOrigin, fgit, startServer, type Fixture } from '../../support/fixture-app'
+import { createFixture, createOrigin, startServer, type Fixture } from '../../support/fixture-app'
+import { git } from '../../support/git-fixtures'
 import { repoRoot } from '../../support/paths'
 
 // Must show 2: SIGKILL the updater at every step boundary (and once mid-build), then
@@ -26,13 +27,13 @@ async function expectConsistent(f: Fixture, version: string, dataBefore: Record<
   const manifest = JSON.parse(await readFile(path.join(f.appDir, 'current', 'upkeep-release.json'), 'utf8')) as { commit: string; version: string }
   expect(manifest.version).toBe(version)
   expect(f.head()).toBe(manifest.commit)
-  expect(fgit(f.appDir, ['status', '--porcelain', '--untracked-files=no'])).toBe('')
+  expect(git(f.appDir, ['status', '--porcelain', '--untracked-files=no'])).toBe('')
   expect(await f.dataDigest()).toEqual(dataBefore)
   const journal = await readJournal(path.join(f.dataDir, 'update-journal.json'))
   expect(journal?.state).toBe('done')
   // Nothing half-built is left behind.
   expect(await readdir(path.join(f.appDir, '.upkeep', 'staging')).catch(() => [])).toEqual([])
-  const worktrees = fgit(f.appDir, ['worktree', 'list', '--porcelain']).split('\n').filter((l) => l.startsWith('worktree '))
+  const worktrees = git(f.appDir, ['worktree', 'list', '--porcelain']).split('\n').filter((l) => l.startsWith('worktree '))
   expect(worktrees).toHaveLength(1)
 }
 

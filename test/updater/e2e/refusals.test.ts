@@ -8,7 +8,8 @@ import { readJournal } from '../../../updater/shared/journal'
 import { writeUpdateRequest, newUpdateId } from '../../../updater/shared/request'
 import { updateActivity } from '../../../updater/shared/update-activity'
 import { createPaths } from '../../../updater/shared/paths'
-import { createFixture, createOrigin, fgit, OWNER, type Fixture } from '../../support/fixture-app'
+import { createFixture, createOrigin, OWNER, type Fixture } from '../../support/fixture-app'
+import { git } from '../../support/git-fixtures'
 import { repoRoot } from '../../support/paths'
 
 // Must show 4: bad input gets a clear error and changes nothing.
@@ -168,6 +169,6 @@ describe('two updates at once, then the request path', () => {
     const status = (await readFile(paths.status, 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
     expect(status[0]).toMatchObject({ type: 'update-started', updateId })
     expect(status.at(-1)).toMatchObject({ type: 'finished', status: 'failed', updateId })
-    expect(fgit(f.appDir, ['status', '--porcelain', '--untracked-files=no'])).toBe('')
+    expect(git(f.appDir, ['status', '--porcelain', '--untracked-files=no'])).toBe('')
   })
 })

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { HistoryEntry } from '../../../updater/shared/history'
-import { createFixture, createOrigin, fgit, type Fixture } from '../../support/fixture-app'
+import { createFixture, createOrigin, type Fixture } from '../../support/fixture-app'
+import { git } from '../../support/git-fixtures'
 
 // Must show 1: the real updater (from the sources) against a real server in process mode.
 describe('upkeep update against a real app (process mode)', () => {
@@ -21,7 +22,7 @@ describe('upkeep update against a real app (process mode)', () => {
     await rm(root, { recursive: true, force: true })
   })
 
-  const tagCommit = (tag: string) => fgit(f.appDir, ['rev-parse', `${tag}^{commit}`])
+  const tagCommit = (tag: string) => git(f.appDir, ['rev-parse', `${tag}^{commit}`])
 
   test('1.0.0 → 1.1.0 lands: new version serves, checkout and current agree, old build kept as server.bak', async () => {
     const r = await f.upkeep(['update', 'v1.1.0', '--yes'])
