@@ -12,6 +12,8 @@ import type { Sandbox } from '../support/sandbox'
 // shutdown, once while the release builds and once after the switch, while the health step
 // waits; then booted again. With nobody touching it, upkeep-recover.service settles the update
 // before the server starts: the old version serves, healthy, and everything agrees with it.
+// Then the next update completes, and an updater killed on its own (the machine stays up) is
+// started again by systemd and rolls back by itself.
 
 const PASSWORD = 'power cut password'
 const MARKER = 'written before the update\n'
