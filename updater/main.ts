@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import { ConfigError } from './shared/config'
 import { isUpdateError, UpdateError } from './shared/errors'
 import { fileHistory, readHistory, type HistoryEntry } from './shared/history'
-import { fileJournal } from './shared/journal'
+import { fileJournal, isUnfinished, readJournal } from './shared/journal'
 import { createLogger, type Logger } from './shared/log'
 import { createPaths, type Paths } from './shared/paths'
 import { readReleaseCache } from './shared/release-cache'
@@ -171,11 +171,19 @@ async function runFromCopy(paths: Paths, argv: string[]): Promise<number | undef
   const owner = isRoot() ? await ownerOf(paths.appDir).catch(() => undefined) : undefined
   await mkdirOwned(paths.upkeepDir, owner)
   await mkdirOwned(paths.updaterRunDir, owner)
-  const copy = path.join(paths.updaterRunDir, `upkeep-${currentBuild().version}.mjs`)
-  await copyFile(self, `${copy}.tmp`)
-  if (owner) await chown(`${copy}.tmp`, owner.uid, owner.gid)
-  await rename(`${copy}.tmp`, copy)
-  const child = spawn(process.execPath, [copy, ...argv], { stdio: 'inherit', env: { ...process.env, UPKEEP_RUNNING_COPY: '1' } })
+  const copy = (version: string) => path.join(paths.updaterRunDir, `upkeep-${version.replace(/[^0-9A-Za-z.+-]/g, '_')}.mjs`)
+  // An unfinished update is settled by the updater that started it (its copy is still here): the
+  // release it switched to may be the broken one, its updater included.
+  const journal = argv[0] === 'recover' || argv[0] === 'apply-request' ? await readJournal(paths.journal) : undefined
+  const starter = isUnfinished(journal) ? copy(journal.from.version) : undefined
+  let run = copy(currentBuild().version)
+  if (starter && starter !== run && (await stat(starter).then((s) => s.isFile(), () => false))) run = starter
+  else {
+    await copyFile(self, `${run}.tmp`)
+    if (owner) await chown(`${run}.tmp`, owner.uid, owner.gid)
+    await rename(`${run}.tmp`, run)
+  }
+  const child = spawn(process.execPath, [run, ...argv], { stdio: 'inherit', env: { ...process.env, UPKEEP_RUNNING_COPY: '1' } })
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig))
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))))
 }

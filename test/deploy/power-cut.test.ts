@@ -12,13 +12,16 @@ import type { Sandbox } from '../support/sandbox'
 // shutdown, once while the release builds and once after the switch, while the health step
 // waits; then booted again. With nobody touching it, upkeep-recover.service settles the update
 // before the server starts: the old version serves, healthy, and everything agrees with it.
-// Then the next update completes, and an updater killed on its own (the machine stays up) is
-// started again by systemd and rolls back by itself.
+// Then the next update completes, an updater killed on its own (the machine stays up) is
+// started again by systemd and rolls back by itself, and a cut after switching to a release
+// whose own updater cannot recover is settled by the updater that started the update.
 
 const PASSWORD = 'power cut password'
 const MARKER = 'written before the update\n'
 /** Its server waits 10 minutes before listening: the health step waits its whole timeout. */
 const SLOW = { tag: 'v1.3.0', breaks: 'slow-start' } as const
+/** Slow to start too, and its own updater cannot recover: the updater that started the update must. */
+const SLOW_NO_RECOVERY = { tag: 'v1.4.0', breaks: 'slow-start', brokenRecovery: true } as const
 
 describe('a power cut during an update, on a real systemd', () => {
   let box: UpkeepSandbox
@@ -61,10 +64,10 @@ describe('a power cut during an update, on a real systemd', () => {
     await sb.up()
   }
 
-  /** After the boot: v1.0.0 serves, and the checkout, `current`, data/, journal and lock agree. */
-  async function expectSettledOnOldVersion(id: string): Promise<HistoryEntry> {
+  /** After the boot: `old` serves, and the checkout, `current`, data/, journal and lock agree. */
+  async function expectSettledOnOldVersion(id: string, old = 'v1.0.0'): Promise<HistoryEntry> {
     const health = await box.health(120_000)
-    expect(health).toMatchObject({ status: 'ok', version: '1.0.0', commit: box.origin.commits['v1.0.0'] })
+    expect(health).toMatchObject({ status: 'ok', version: old.slice(1), commit: box.origin.commits[old] })
     expect((await sb.exec('systemctl', ['is-active', 'upkeep.service'])).stdout.trim()).toBe('active')
     // Recovery ran at boot, before the server, and did not fail.
     expect((await sb.execOk('systemctl', ['show', '-p', 'Result', '--value', 'upkeep-recover.service'])).trim()).toBe('success')
@@ -76,8 +79,8 @@ describe('a power cut during an update, on a real systemd', () => {
     // The checkout and the live build are the version that serves.
     expect((await asUpkeep(['git', '-C', DIR, 'rev-parse', 'HEAD'])).trim()).toBe(health.commit)
     expect((await asUpkeep(['git', '-C', DIR, 'status', '--porcelain', '--untracked-files=no'])).trim()).toBe('')
-    expect((await sb.execOk('readlink', [`${DIR}/current`])).trim()).toBe('.upkeep/releases/v1.0.0')
-    expect(await readJson(`${DIR}/current/build-info.json`)).toMatchObject({ version: '1.0.0', commit: health.commit })
+    expect((await sb.execOk('readlink', [`${DIR}/current`])).trim()).toBe(`.upkeep/releases/${old}`)
+    expect(await readJson(`${DIR}/current/build-info.json`)).toMatchObject({ version: old.slice(1), commit: health.commit })
     // Nothing half-built is left: no staging, no extra git worktree.
     expect((await sb.sh(`ls -A ${DIR}/.upkeep/staging 2>/dev/null || true`)).trim()).toBe('')
     expect((await asUpkeep(['git', '-C', DIR, 'worktree', 'list', '--porcelain'])).split('\n').filter((l) => l.startsWith('worktree '))).toHaveLength(1)
@@ -101,12 +104,12 @@ describe('a power cut during an update, on a real systemd', () => {
     expect(res.status).toBe(200)
     const entry = ((await res.json()) as { entries: HistoryEntry[] }).entries.find((e) => e.id === id)
     expect(entry).toBeDefined()
-    expect(entry).toMatchObject({ trigger: 'request', recovered: true, from: { version: '1.0.0', commit: box.origin.commits['v1.0.0'] } })
+    expect(entry).toMatchObject({ trigger: 'request', recovered: true, from: { version: old.slice(1), commit: box.origin.commits[old] } })
     return entry!
   }
 
   beforeAll(async () => {
-    box = await startUpkeepSandbox({ label: 'power-cut', persist: true, releases: [...STANDARD_RELEASES, SLOW] })
+    box = await startUpkeepSandbox({ label: 'power-cut', persist: true, releases: [...STANDARD_RELEASES, SLOW, SLOW_NO_RECOVERY] })
     sb = box.sb
     base = `http://127.0.0.1:${box.port}`
     const r = await box.installRelease('v1.0.0', [], { UPKEEP_ADMIN_PASSWORD: PASSWORD })
@@ -184,4 +187,16 @@ describe('a power cut during an update, on a real systemd', () => {
     expect(entry).toMatchObject({ status: 'rolled_back', recovered: true, from: { version: '1.1.0' }, to: { tag: 'v1.3.0' }, error: { code: 'INTERRUPTED' } })
     expect(entry?.error?.message).toContain('health (started)')
   }, 240_000)
+
+  test('cut after switching to v1.4.0, whose own updater cannot recover: at boot the v1.1.0 updater that started the update rolls it back', async () => {
+    const id = await applyUpdate('1.4.0')
+    await waitForJournal(id, 'the health step', inStep('health'))
+    // current/upkeep.mjs, what upkeep-recover.service runs, is now v1.4.0's broken updater.
+    expect((await sb.execOk('readlink', [`${DIR}/current`])).trim()).toBe('.upkeep/releases/v1.4.0')
+    await powerCut()
+
+    const entry = await expectSettledOnOldVersion(id, 'v1.1.0')
+    expect(entry).toMatchObject({ status: 'rolled_back', to: { tag: 'v1.4.0' }, error: { code: 'INTERRUPTED' } })
+    expect(await sb.execOk('journalctl', ['-u', 'upkeep-recover.service', '-b', '-o', 'cat', '--no-pager', '-q'])).not.toContain('broken on purpose')
+  }, 360_000)
 })

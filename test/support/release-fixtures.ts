@@ -24,6 +24,8 @@ export type Breakage =
 export interface ReleaseSpec {
   tag: string
   breaks?: Breakage
+  /** Its updater cannot recover an update (`recover` throws): what settles one must be another. */
+  brokenRecovery?: true
 }
 
 /** v1.0.0 and v1.1.0 work; v1.2.0 builds but its server exits at start. */
@@ -37,6 +39,8 @@ export interface ReleaseOrigin {
 }
 
 const SERVER_MAIN = 'server/main.ts'
+const RUN_FILE = 'updater/run.ts'
+const RECOVER_MARKER = 'export async function recover(deps: RunDeps, mode: RecoveryMode): Promise<RecoveryResult> {'
 const START_MARKER = 'const config = loadConfigOrExit('
 
 /**
@@ -50,10 +54,15 @@ export async function createReleaseOrigin(dir: string, releases: readonly Releas
   const mainFile = path.join(work, SERVER_MAIN)
   const original = await readFile(mainFile, 'utf8')
   if (!original.includes(START_MARKER)) throw new Error(`release fixtures: ${SERVER_MAIN} no longer contains "${START_MARKER}"; update breakRelease()`)
+  const runFile = path.join(work, RUN_FILE)
+  const run = await readFile(runFile, 'utf8')
+  if (!run.includes(RECOVER_MARKER)) throw new Error(`release fixtures: ${RUN_FILE} no longer contains "${RECOVER_MARKER}"; update createReleaseOrigin()`)
   const commits: Record<string, string> = {}
   for (const r of releases) {
     await writeFile(mainFile, r.breaks ? breakRelease(original, r.tag, r.breaks) : original)
-    await writeFile(path.join(work, 'RELEASE.txt'), `${r.tag}${r.breaks ? ` (broken on purpose: ${r.breaks})` : ''}\n`)
+    await writeFile(runFile, r.brokenRecovery ? run.replace(RECOVER_MARKER, `${RECOVER_MARKER}\n  throw new Error('upkeep ${r.tag}: recovery is broken on purpose')`) : run)
+    const broken = [r.breaks, r.brokenRecovery && 'recovery'].filter(Boolean).join(', ')
+    await writeFile(path.join(work, 'RELEASE.txt'), `${r.tag}${broken ? ` (broken on purpose: ${broken})` : ''}\n`)
     commits[r.tag] = commitAll(work, `release ${r.tag}`)
     git(work, ['tag', '-a', r.tag, '-m', `${r.tag}: test release`])
   }
