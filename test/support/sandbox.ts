@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { closeSync, type Dirent, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { ensureCommand } from './apt'
+import { repoRoot } from './paths'
 
 // A real systemd for tests: systemd-nspawn boots the host's own systemd as PID 1 of a container
 // whose root is an overlay of the host's / (upper layer on a tmpfs, or on disk to survive a
@@ -131,7 +132,9 @@ class Instance implements Sandbox {
     }
 
     const log = openSync(path.join(this.state, 'boot.log'), 'a')
-    const binds = (this.opts.binds ?? []).map((b) => `--bind=${path.resolve(b)}`)
+    // The checkout, read-only: the overlay shows only /'s own filesystem, and a clone may live on
+    // another one (a tmpfs /tmp, a separate /home), where install.sh and the tests' scripts are.
+    const binds = [`--bind-ro=${repoRoot}`, ...(this.opts.binds ?? []).map((b) => `--bind=${path.resolve(b)}`)]
     const launcher = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', BOOT_SCRIPT, ...binds], {
       env: {
         PATH: SANDBOX_PATH,
