@@ -13,6 +13,8 @@ import { settingsRoutes } from './routes/settings'
 import { updateRunRoutes } from './routes/update-runs'
 import { updatesRoutes } from './routes/updates'
 import { webRoutes } from './routes/web'
+import { appsRoutes } from './routes/apps'
+import type { AppsService } from './services/apps'
 import type { AuthService } from './services/auth'
 import type { Clock } from './services/clock'
 import type { SettingsStore } from './services/settings'
@@ -31,6 +33,8 @@ export interface AppDeps {
   clock: Clock
   auth: AuthService
   updates: UpdatesService
+  /** Every app, Upkeep itself included (`upkeep`). */
+  apps: AppsService
   settings: SettingsStore
   /** Starts the updater once an update is requested (process mode); absent under systemd. */
   updateLauncher?: UpdateLauncher
@@ -50,6 +54,9 @@ export function createApp(deps: AppDeps) {
       }),
     )
     .route('/updates', updateRunRoutes(deps))
+    .route('/apps', appsRoutes(deps))
+    .route('/apps/:app/updates', updatesRoutes(deps))
+    .route('/apps/:app/updates', updateRunRoutes(deps))
 
   const app = new Hono()
     // Release notes are rendered from markdown anyone with a release can write: even if a script

@@ -90,15 +90,16 @@ async function services(io: CliIo, deps: CliDeps) {
 }
 
 async function statusCommand(name: 'status' | 'check', args: string[], io: CliIo, deps: CliDeps): Promise<number> {
-  const { json } = options(args, { json: { type: 'boolean' } })
+  const { json, app } = options(args, { json: { type: 'boolean' }, app: { type: 'string' } })
   const s = await services(io, deps)
-  const status = name === 'check' ? await s.updates.check() : await s.updates.status()
+  const updates = app ? (await s.apps.get(app)).updates : s.updates
+  const status = name === 'check' ? await updates.check() : await updates.status()
   io.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, s.clock.now()))
   // `check` fails when the check did; `status` reports whatever it knows.
   return name === 'check' && status.error ? 1 : 0
 }
 
-const SOURCE_NAMES = { env: 'UPDATE_REPO', setting: 'stored setting', origin: 'git remote origin' } as const
+const SOURCE_NAMES = { env: 'UPDATE_REPO', setting: 'stored setting', origin: 'git remote origin', definition: 'app definition' } as const
 
 /** The human form of a status: short lines a person reads at a glance. Pure. */
 export function formatStatus(s: UpdatesStatus, now: Date): string {

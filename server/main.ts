@@ -3,7 +3,6 @@ import path from 'node:path'
 import { getRequestListener } from '@hono/node-server'
 import { createLogger } from '../updater/shared/log'
 import { bundleDir, loadConfigOrExit, resolveBuildInfo } from '../updater/shared/runtime'
-import { createPaths } from '../updater/shared/paths'
 import { removePidFileIfOursSync, writePidFile } from '../updater/shared/pidfile'
 import { updateActivity } from '../updater/shared/update-activity'
 import { fileURLToPath } from 'node:url'
@@ -66,7 +65,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 // After the signal handlers: a SIGTERM that arrives meanwhile must drain, not kill.
-const paths = createPaths(config)
+const paths = services.upkeepPaths
 if (config.serviceManager === 'process') {
   // Without systemd the updater finds (and restarts) this server through its pidfile; written
   // only now that this process is the one listening, removed on exit if it is still ours.
@@ -75,9 +74,12 @@ if (config.serviceManager === 'process') {
     process.on('exit', () => removePidFileIfOursSync(paths.pidFile, process.pid))
   }
   // An update whose updater died: finish or roll it back (under systemd, `upkeep recover --boot` does it before we start).
-  const activity = await updateActivity(paths)
-  if (activity.state === 'interrupted') {
-    log.warn({ updateId: activity.journal.updateId }, 'found an unfinished update, starting upkeep recover')
+  for (const entry of await services.apps.registry.list()) {
+    if (!entry.ok) continue
+    const activity = await updateActivity((await services.apps.get(entry.name)).paths)
+    if (activity.state !== 'interrupted') continue
+    log.warn({ app: entry.name, updateId: activity.journal.updateId }, 'found an unfinished update, starting upkeep recover')
     updateLauncher.launch('recover')
+    break
   }
 }

@@ -1,51 +1,49 @@
+import type { AppDefinition } from './shared/apps/definition'
+import { isInsidePath } from './shared/apps/definition'
 import { UpdateError } from './shared/errors'
+import { UPKEEP_APP } from './shared/paths'
 
 /**
- * `upkeep.json` at the app's repository root (optional): how the updater builds and starts a
- * release of that app. The target version's own file is used for its build.
+ * `upkeep.json` at a release's repository root (optional): how that release is built, as its
+ * authors say. The app definition on the host wins where it says otherwise.
  *
  * ```json
  * { "buildCommands": [["npm", "ci"], ["npm", "run", "build", "--", "--out", "{out}"]],
  *   "outDir": "{out}", "serverEntry": "server.mjs", "healthPath": "/api/health" }
  * ```
- * Commands are argv arrays run without a shell, in the staging checkout, as the checkout's
- * owner. `{out}` stands for a directory the updater chooses; `outDir` is where the built
- * release is afterwards (`{out}`, or a path inside the checkout such as `dist`).
+ * Commands are argv arrays run without a shell, in the staging checkout, as the app's user.
+ * `{out}` stands for a directory the updater chooses; `outDir` is where the built release is
+ * afterwards (`{out}`, or a path inside the checkout such as `dist`).
  */
-export interface AppConfig {
-  buildCommands: string[][]
-  outDir: string
-  serverEntry: string
-  healthPath: string
+export interface RepoBuildConfig {
+  buildCommands?: string[][]
+  outDir?: string
+  serverEntry?: string
+  healthPath?: string
 }
 
-export const DEFAULT_APP_CONFIG: AppConfig = {
-  buildCommands: [
+/** Upkeep's own build, when its release has no upkeep.json. */
+export const UPKEEP_BUILD = {
+  commands: [
     ['npm', 'ci', '--no-audit', '--no-fund'],
     ['npm', 'run', 'build', '--', '--out', '{out}'],
   ],
-  outDir: '{out}',
+  output: '{out}',
   serverEntry: 'server.mjs',
-  healthPath: '/api/health',
 }
 
 const KEYS = ['buildCommands', 'outDir', 'serverEntry', 'healthPath']
 
-/** A relative path that stays inside its directory. */
-function isInsidePath(p: string): boolean {
-  return p.length > 0 && !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0')
-}
-
-/** Validates upkeep.json's content (undefined: no file) and fills in defaults. Pure. */
-export function parseAppConfig(value: unknown, source = 'upkeep.json'): AppConfig {
-  if (value === undefined) return DEFAULT_APP_CONFIG
+/** Validates upkeep.json's content (undefined: no file). Pure. */
+export function parseRepoBuildConfig(value: unknown, source = 'upkeep.json'): RepoBuildConfig {
+  if (value === undefined) return {}
   const fail = (msg: string): never => {
     throw new UpdateError('BAD_CONFIG', `${source}: ${msg}`, { step: 'build', hint: 'Fix upkeep.json in the release (see README "upkeep.json").' })
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('must be a JSON object')
   const v = value as Record<string, unknown>
   for (const k of Object.keys(v)) if (!KEYS.includes(k)) fail(`unknown key "${k}" (known: ${KEYS.join(', ')})`)
-  const config = { ...DEFAULT_APP_CONFIG }
+  const config: RepoBuildConfig = {}
   if (v.buildCommands !== undefined) {
     const cmds = v.buildCommands
     if (!Array.isArray(cmds) || cmds.length === 0) return fail('buildCommands must be a non-empty list of commands')
@@ -67,6 +65,25 @@ export function parseAppConfig(value: unknown, source = 'upkeep.json'): AppConfi
     config.healthPath = v.healthPath as string
   }
   return config
+}
+
+/** What a build of one release does: the host's definition first, then the release's upkeep.json. */
+export interface BuildPlan {
+  commands: string[][]
+  /** `releases` layout: `{out}` or a path inside the checkout. */
+  output: string
+  /** A file the finished release must contain (Upkeep's own entry, or upkeep.json's). */
+  serverEntry?: string
+  healthPath?: string
+}
+
+/** Pure: the definition's build, with the release's upkeep.json filling what the host left open. */
+export function planBuild(app: AppDefinition, repo: RepoBuildConfig): BuildPlan {
+  const own = app.name === UPKEEP_APP
+  const commands = app.build.commands ?? repo.buildCommands ?? (own ? UPKEEP_BUILD.commands : [])
+  const output = app.build.output !== '{out}' ? app.build.output : (repo.outDir ?? '{out}')
+  const serverEntry = repo.serverEntry ?? (own ? UPKEEP_BUILD.serverEntry : undefined)
+  return { commands, output, ...(serverEntry ? { serverEntry } : {}), ...(repo.healthPath ? { healthPath: repo.healthPath } : {}) }
 }
 
 /** Replaces `{out}` in every argument. */

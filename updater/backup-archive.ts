@@ -1,22 +1,27 @@
 import { createHash } from 'node:crypto'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { chmod, chown, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises'
+import { chmod, lstat, mkdir, open, type FileHandle, readdir, readFile, readlink, rename, rm, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { PassThrough, Transform, type Readable } from 'node:stream'
+import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
-import { TarArchive } from 'archiver'
+import tar from 'tar-stream'
 import { fsyncDir, writeFileAtomic, writeJsonAtomic } from './shared/atomic-write'
 import { NO_FOLLOW_READ } from './shared/data-file'
 import { UpdateError } from './shared/errors'
 import type { Exec } from './adapters/exec'
 
 /**
- * Backups of `data/`: `BACKUP_DIR/upkeep-<fromVersion>-<UTC stamp>.tar.gz`, a plain gzip'd tar
- * that `tar xzf` restores by hand, with `<archive>.sha256` (for `sha256sum -c`) and
- * `<archive>.manifest.json` (every file's size, mtime and sha256). All 0600.
+ * Backups of an app's data: `BACKUP_DIR/<app>-<fromVersion>-<UTC stamp>.tar.gz`, a plain gzip'd
+ * tar that `tar xzf` restores by hand, with `<archive>.sha256` (for `sha256sum -c`) and
+ * `<archive>.manifest.json` (every file's size, mtime and sha256). All 0600. Made and restored by
+ * the app's own user (the updater runs as it), so a symlink planted in the data reaches nothing
+ * that user could not read anyway.
+ *
+ * Each data path is a "root"; its entries are archived under the root's prefix (its path inside
+ * the checkout, e.g. `data/`), Upkeep's own data dir under none (so `tar xzf -C data` restores it).
  *
  * Compression: gzip level 1, compressed in 4 MiB blocks on all cores at once (Node's zlib in
  * libuv's thread pool), each block a gzip member of its own; a block that does not compress
@@ -34,25 +39,34 @@ export interface BackupManifest {
   createdAt: string
   fromVersion: string
   updateId: string
+  /** The data roots archived, by prefix (absent in backups made before there were several). */
+  roots?: { prefix: string; path: string }[]
   files: { path: string; size: number; mtimeMs: number; sha256: string; sqlite?: true }[]
 }
 
-/** Files in data/ that belong to the updater's own bookkeeping, not to the app: never backed up, restored or moved aside. */
-const RUNTIME_NAMES = new Set([
-  'update-journal.json',
-  'update-status.jsonl',
-  'update-history.jsonl',
-  'update-request.json',
-  'update.lock',
-  'update.lock.owner.json',
-  'release-cache.json',
-  'server.pid',
-  'logs',
-  '.rolled-back',
-])
+/** A data path of the app and what of it is not data. */
+export interface DataRoot {
+  /** The directory. */
+  abs: string
+  /** Archive path of its entries ('' for none). */
+  prefix: string
+  /** Relative paths inside it that are not backed up, restored or moved aside (`dir/` for a directory). */
+  exclude: readonly string[]
+}
 
-export function isRuntimeEntry(topLevelName: string): boolean {
-  return RUNTIME_NAMES.has(topLevelName) || topLevelName.startsWith('.restore-') || /^\..*\.tmp$/.test(topLevelName)
+/** Transient files of atomic writes and of an interrupted restore: never data. */
+function isTransient(name: string): boolean {
+  return name.startsWith('.restore-') || /^\..*\.tmp$/.test(name)
+}
+
+/** True when `rel` (a path inside a root) is excluded by one of `exclude`. */
+export function isExcluded(rel: string, exclude: readonly string[]): boolean {
+  if (isTransient(path.basename(rel))) return true
+  for (const e of exclude) {
+    const dir = e.endsWith('/') ? e.slice(0, -1) : undefined
+    if (rel === (dir ?? e) || (dir !== undefined && rel.startsWith(dir + '/'))) return true
+  }
+  return false
 }
 
 const SQLITE_MAGIC = Buffer.from('SQLite format 3\0')
@@ -70,26 +84,41 @@ interface Entry {
   gid: number
 }
 
-/** Everything under dataDir that is the app's data, in a stable order. */
-export async function listData(dataDir: string): Promise<Entry[]> {
+/** Everything under the roots that is the app's data, in a stable order; `rel` is the archive path. */
+export async function listData(roots: readonly DataRoot[]): Promise<Entry[]> {
   const out: Entry[] = []
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    const names = (await readdir(dir)).sort()
+  const walk = async (root: DataRoot, dir: string, rel: string): Promise<void> => {
+    let names: string[]
+    try {
+      names = (await readdir(dir)).sort()
+    } catch (err) {
+      // A root that does not exist yet (the app never ran) has no data to keep.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !rel) return
+      throw err
+    }
     for (const name of names) {
-      if (!rel && isRuntimeEntry(name)) continue
-      const abs = path.join(dir, name)
       const r = rel ? `${rel}/${name}` : name
+      if (isExcluded(r, root.exclude)) continue
+      const abs = path.join(dir, name)
+      const archived = root.prefix ? `${root.prefix}/${r}` : r
       const s = await lstat(abs).catch(() => undefined)
       if (!s) continue
-      const base = { rel: r, abs, size: s.size, mtime: s.mtime, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid }
+      const base = { rel: archived, abs, size: s.size, mtime: s.mtime, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid }
       if (s.isDirectory()) {
         out.push({ ...base, kind: 'dir', size: 0 })
-        await walk(abs, r)
+        await walk(root, abs, r)
       } else if (s.isSymbolicLink()) out.push({ ...base, kind: 'symlink', size: 0 })
       else if (s.isFile()) out.push({ ...base, kind: 'file' })
     }
   }
-  await walk(dataDir, '')
+  for (const root of roots) {
+    if (root.prefix) {
+      const s = await lstat(root.abs).catch(() => undefined)
+      if (!s?.isDirectory()) continue
+      out.push({ rel: root.prefix, abs: root.abs, kind: 'dir', size: 0, mtime: s.mtime, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid })
+    }
+    await walk(root, root.abs, '')
+  }
   // A live SQLite database's journal files are covered by the consistent copy of the database.
   const sqliteBases = new Set<string>()
   for (const e of out) if (e.kind === 'file' && (await isSqlite(e.abs))) sqliteBases.add(e.rel)
@@ -167,15 +196,15 @@ export function parallelGzip(concurrency = Math.max(4, os.availableParallelism()
 }
 
 export interface CreateBackupOptions {
-  dataDir: string
+  /** The app's name: backups are `<app>-<version>-<stamp>.tar.gz`. */
+  app: string
+  roots: readonly DataRoot[]
   backupDir: string
   fromVersion: string
   updateId: string
   now: Date
   /** Runs the sqlite3 CLI for consistent copies of live databases. */
   exec: Exec
-  /** Who sqlite3 runs as (the checkout's owner) when the updater is root; the copies' folder is theirs. */
-  runAs?: { uid: number; gid: number }
   onProgress?: (doneBytes: number, totalBytes: number) => void
   signal?: AbortSignal
 }
@@ -186,46 +215,65 @@ export interface BackupResult {
   manifest: BackupManifest
 }
 
-export function backupName(fromVersion: string, now: Date): string {
+export function backupName(app: string, fromVersion: string, now: Date): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
-  return `upkeep-${fromVersion.replace(/[^0-9A-Za-z.+-]/g, '_')}-${stamp}.tar.gz`
+  return `${app}-${fromVersion.replace(/[^0-9A-Za-z.+-]/g, '_')}-${stamp}.tar.gz`
+}
+
+/** What tar-stream gives for an entry's content (a streamx Writable). */
+interface EntrySink {
+  write(chunk: Uint8Array): boolean
+  once(event: 'drain', cb: () => void): unknown
+  end(): unknown
+}
+
+/** Reads exactly `size` bytes of an open file (what its tar header announced) into `sink`, hashing them. */
+async function copyExactly(fh: FileHandle, size: number, sink: EntrySink, hash: ReturnType<typeof createHash>, onBytes: (n: number) => void): Promise<void> {
+  const buf = Buffer.allocUnsafe(1 << 20)
+  let pos = 0
+  while (pos < size) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos)
+    if (bytesRead === 0) throw new Error('shrank while it was read')
+    const chunk = Buffer.from(buf.subarray(0, bytesRead))
+    hash.update(chunk)
+    pos += bytesRead
+    onBytes(bytesRead)
+    if (!sink.write(chunk)) await new Promise<void>((r) => sink.once('drain', () => r()))
+  }
 }
 
 export async function createBackup(o: CreateBackupOptions): Promise<BackupResult> {
   await mkdir(o.backupDir, { recursive: true, mode: 0o700 })
-  const name = backupName(o.fromVersion, o.now)
+  const name = backupName(o.app, o.fromVersion, o.now)
   const final = path.join(o.backupDir, name)
   const tmp = path.join(o.backupDir, `.${name}.tmp`)
   const snapDir = path.join(o.backupDir, `.sqlite-${o.updateId}`)
-  const entries = await listData(o.dataDir)
+  const entries = await listData(o.roots)
   const total = entries.reduce((n, e) => n + e.size, 0)
   const files: BackupManifest['files'] = []
   try {
     // Consistent copies of live SQLite databases (SQLite's online backup), archived in their place.
-    // sqlite3 runs as the owner of data/, never root: a database path the server swapped for a
-    // symlink then opens only what the server could read anyway.
     const sources = new Map<string, string>()
     for (const e of entries) {
       if (e.kind !== 'file' || !(await isSqlite(e.abs))) continue
       const copy = path.join(snapDir, `${sources.size}.db`)
-      if (!sources.size) {
-        await mkdir(snapDir, { mode: 0o700 })
-        if (o.runAs) await chown(snapDir, o.runAs.uid, o.runAs.gid)
-      }
+      if (!sources.size) await mkdir(snapDir, { mode: 0o700 })
       try {
-        await o.exec('sqlite3', [e.abs, `.backup '${copy.replace(/'/g, "''")}'`], { cwd: o.dataDir, ...(o.signal ? { signal: o.signal } : {}) })
+        await o.exec('sqlite3', [e.abs, `.backup '${copy.replace(/'/g, "''")}'`], { cwd: o.backupDir, ...(o.signal ? { signal: o.signal } : {}) })
       } catch (err) {
         const missing = (err as { code?: number }).code === undefined
         throw new UpdateError('BACKUP_FAILED', `cannot copy the SQLite database ${e.rel}: ${(err as Error).message}`, {
           step: 'backup',
-          hint: missing ? 'Install the sqlite3 command (Debian: apt-get install sqlite3); it makes a consistent copy of a live database.' : `Check that the database is not corrupt (sqlite3 FILE "PRAGMA integrity_check") and that ${o.runAs ? "the checkout's owner" : 'this user'} can read it and write in ${o.backupDir}.`,
+          hint: missing ? 'Install the sqlite3 command (Debian: apt-get install sqlite3); it makes a consistent copy of a live database.' : `Check that the database is not corrupt (sqlite3 FILE "PRAGMA integrity_check") and that the app's user can read it and write in ${o.backupDir}.`,
           cause: err,
         })
       }
       sources.set(e.rel, copy)
     }
 
-    const archive = new TarArchive()
+    // tar-stream writes names as given (archiver turned a "\" in a file name into "/", so a file
+    // "a\b" beside a symlink "a" came back as a path through that link and failed the restore).
+    const pack = tar.pack()
     const archiveHash = createHash('sha256')
     let archiveBytes = 0
     let done = 0
@@ -237,62 +285,51 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupResult
         cb(null, chunk)
       },
     })
-    const written = pipeline(archive, parallelGzip(), counting, out, ...(o.signal ? [{ signal: o.signal }] : []))
+    const written = pipeline(pack, parallelGzip(), counting, out, ...(o.signal ? [{ signal: o.signal }] : []))
     // A failure of the output (ENOSPC) ends the wait for the entry being written, too.
     const broken = written.then(
       () => new Promise<never>(() => {}),
       (err: unknown) => Promise.reject(err),
     )
     broken.catch(() => {})
-    // One entry at a time: each file's hash is complete when archiver says the entry is written.
-    const add = (put: () => void) =>
-      Promise.race([
-        new Promise<void>((resolve, reject) => {
-          const onEntry = () => {
-            archive.off('error', onError)
-            resolve()
-          }
-          const onError = (err: Error) => {
-            archive.off('entry', onEntry)
-            reject(err)
-          }
-          archive.once('entry', onEntry)
-          archive.once('error', onError)
-          put()
-        }),
-        broken,
-      ])
     for (const e of entries) {
-      const meta = { name: e.rel, mode: e.mode, date: e.mtime, uid: e.uid, gid: e.gid }
-      if (e.kind === 'dir') await add(() => archive.append(Buffer.alloc(0), { ...meta, name: `${e.rel}/`, type: 'directory' } as never))
-      else if (e.kind === 'symlink') {
+      const header = { name: e.rel, mode: e.mode, mtime: e.mtime, uid: e.uid, gid: e.gid }
+      if (e.kind === 'dir') {
+        await Promise.race([new Promise<void>((resolve, reject) => pack.entry({ ...header, type: 'directory' }, (err) => (err ? reject(err) : resolve()))), broken])
+      } else if (e.kind === 'symlink') {
         const target = await readlink(e.abs)
-        await add(() => archive.symlink(e.rel, target, e.mode))
+        await Promise.race([new Promise<void>((resolve, reject) => pack.entry({ ...header, type: 'symlink', linkname: target }, (err) => (err ? reject(err) : resolve()))), broken])
       } else {
         const src = sources.get(e.rel) ?? e.abs
-        // Root reads data/, where the server may swap a listed file for a symlink to a root-only file.
         const fh = await open(src, NO_FOLLOW_READ)
-        const s = await fh.stat()
-        if (!s.isFile()) {
+        try {
+          const s = await fh.stat()
+          if (!s.isFile()) throw new UpdateError('BACKUP_FAILED', `${e.rel} changed into something other than a file during the backup`, { step: 'backup' })
+          const hash = createHash('sha256')
+          let finished!: () => void
+          let failed!: (err: Error) => void
+          const entryDone = new Promise<void>((resolve, reject) => {
+            finished = resolve
+            failed = reject
+          })
+          const sink = pack.entry({ ...header, size: s.size }, (err) => (err ? failed(err) : finished())) as unknown as EntrySink
+          await Promise.race([
+            copyExactly(fh, s.size, sink, hash, (n) => {
+              done += n
+              o.onProgress?.(done, total)
+            }).then(() => void sink.end()),
+            broken,
+          ]).catch((err: Error) => {
+            throw err instanceof UpdateError ? err : new UpdateError('BACKUP_FAILED', `${e.rel} ${err.message} during the backup`, { step: 'backup', cause: err })
+          })
+          await Promise.race([entryDone, broken])
+          files.push({ path: e.rel, size: s.size, mtimeMs: e.mtime.getTime(), sha256: hash.digest('hex'), ...(sources.has(e.rel) ? { sqlite: true as const } : {}) })
+        } finally {
           await fh.close()
-          throw new UpdateError('BACKUP_FAILED', `${e.rel} in data/ changed into something other than a file during the backup`)
         }
-        const hash = createHash('sha256')
-        // Big reads: every chunk passes several streams, so fewer chunks cost less CPU.
-        const reader = fh.createReadStream({ highWaterMark: 1 << 20 })
-        const tee = new PassThrough({ highWaterMark: 1 << 20 })
-        reader.on('data', (c) => {
-          hash.update(c as Buffer)
-          done += (c as Buffer).length
-          o.onProgress?.(done, total)
-        })
-        reader.on('error', (err) => tee.destroy(err))
-        reader.pipe(tee)
-        await add(() => archive.append(tee as Readable, { ...meta, stats: s } as never))
-        files.push({ path: e.rel, size: e.size, mtimeMs: e.mtime.getTime(), sha256: hash.digest('hex'), ...(sources.has(e.rel) ? { sqlite: true as const } : {}) })
       }
     }
-    await archive.finalize()
+    pack.finalize()
     await written
     const h = await open(tmp, 'r+')
     await h.sync()
@@ -307,6 +344,7 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupResult
       createdAt: o.now.toISOString(),
       fromVersion: o.fromVersion,
       updateId: o.updateId,
+      roots: o.roots.map((r) => ({ prefix: r.prefix, path: r.abs })),
       files,
     }
     const manifestPath = `${final}.manifest.json`
@@ -318,9 +356,16 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupResult
   } catch (err) {
     await rm(tmp, { force: true })
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
-      throw new UpdateError('DISK_FULL', `no space left in ${o.backupDir} while backing up ${o.dataDir}`, {
+      throw new UpdateError('DISK_FULL', `no space left in ${o.backupDir} while backing up ${o.roots.map((r) => r.abs).join(', ')}`, {
         step: 'backup',
-        hint: `Free space there or set BACKUP_DIR to a larger disk; the backup needs about ${formatBytes(total)}.`,
+        hint: `Free space there or set the backup directory to a larger disk; the backup needs about ${formatBytes(total)}.`,
+        cause: err,
+      })
+    }
+    if ((err as NodeJS.ErrnoException).code === 'EACCES' || (err as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new UpdateError('BACKUP_FAILED', `cannot read the app's data: ${(err as Error).message}`, {
+        step: 'backup',
+        hint: "Everything in the data paths must be readable by the app's user (a symlink into another user's files is not).",
         cause: err,
       })
     }
@@ -339,11 +384,11 @@ export async function readManifest(file: string): Promise<BackupManifest | undef
 }
 
 /**
- * True when data/ differs from what the backup holds: a file added, removed, resized, or with a
+ * True when the data differs from what the backup holds: a file added, removed, resized, or with a
  * new mtime and other content. (A live SQLite database counts as changed when its size or mtime moved.)
  */
-export async function dataChangedSince(manifest: BackupManifest, dataDir: string): Promise<boolean> {
-  const now = (await listData(dataDir)).filter((e) => e.kind === 'file')
+export async function dataChangedSince(manifest: BackupManifest, roots: readonly DataRoot[]): Promise<boolean> {
+  const now = (await listData(roots)).filter((e) => e.kind === 'file')
   if (now.length !== manifest.files.length) return true
   const byPath = new Map(manifest.files.map((f) => [f.path, f]))
   for (const e of now) {
@@ -362,30 +407,46 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex')
 }
 
-/**
- * Puts the backup's data in place: extracts it with plain `tar` beside data/, moves what is
- * there now into `asideDir` (never deleted), then moves the restored entries in.
- */
-export async function restoreBackup(o: { archive: string; dataDir: string; asideDir: string; exec: Exec }): Promise<void> {
-  // tar runs as root (to keep owners) and follows a symlink at -C: extract where the server,
-  // which can write data/, cannot swap the directory for a link into a live build.
-  const besideArchive = (await stat(path.dirname(o.archive))).dev === (await stat(o.dataDir)).dev
-  const staging = path.join(besideArchive ? path.dirname(o.archive) : o.dataDir, `.restore-${path.basename(o.asideDir)}`)
-  await rm(staging, { recursive: true, force: true })
-  await mkdir(staging, { recursive: true })
-  await o.exec('tar', ['-xzf', o.archive, '-C', staging], { cwd: o.dataDir, asSelf: true })
-  await mkdir(o.asideDir, { recursive: true })
-  for (const name of await readdir(o.dataDir)) {
-    if (isRuntimeEntry(name)) continue
-    await rename(path.join(o.dataDir, name), path.join(o.asideDir, name))
+/** Moves every entry of `dir` that is data (not excluded) into `to`. */
+async function moveData(dir: string, to: string, exclude: readonly string[]): Promise<void> {
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+    throw err
   }
-  for (const name of await readdir(staging)) await rename(path.join(staging, name), path.join(o.dataDir, name))
-  await rm(staging, { recursive: true, force: true })
-  await fsyncDir(o.dataDir)
+  for (const name of names) {
+    if (isExcluded(name, exclude)) continue
+    await mkdir(to, { recursive: true })
+    await rename(path.join(dir, name), path.join(to, name))
+  }
 }
 
-/** Keeps the newest `keep` backups (by the UTC stamp in their names) and their sidecar files. */
-export async function pruneBackups(backupDir: string, keep: number): Promise<string[]> {
+/**
+ * Puts the backup's data in place: extracts it with plain `tar` into a directory of its own beside
+ * the archive, moves what each root holds now into `asideDir/<prefix>` (never deleted), then moves
+ * the restored entries in. Runs as the app's user, like everything else it touches.
+ */
+export async function restoreBackup(o: { archive: string; roots: readonly DataRoot[]; asideDir: string; exec: Exec }): Promise<void> {
+  const staging = path.join(path.dirname(o.archive), `.restore-${path.basename(o.asideDir)}`)
+  await rm(staging, { recursive: true, force: true })
+  await mkdir(staging, { recursive: true, mode: 0o700 })
+  await o.exec('tar', ['-xzf', o.archive, '-C', staging], { cwd: staging })
+  for (const root of o.roots) {
+    await mkdir(root.abs, { recursive: true })
+    const restored = root.prefix ? path.join(staging, root.prefix) : staging
+    const aside = root.prefix ? path.join(o.asideDir, root.prefix) : o.asideDir
+    await moveData(root.abs, aside, root.exclude)
+    // Entries of the restore itself are data, whatever the exclusions (they were not archived).
+    await moveData(restored, root.abs, [])
+    await fsyncDir(root.abs)
+  }
+  await rm(staging, { recursive: true, force: true })
+}
+
+/** Keeps the newest `keep` backups of `app` (by the UTC stamp in their names) and their sidecar files. */
+export async function pruneBackups(backupDir: string, app: string, keep: number): Promise<string[]> {
   let names: string[]
   try {
     names = await readdir(backupDir)
@@ -393,13 +454,13 @@ export async function pruneBackups(backupDir: string, keep: number): Promise<str
     return []
   }
   const stampOf = (n: string) => /-(\d{8}T\d{6}Z)\.tar\.gz$/.exec(n)?.[1] ?? ''
-  const archives = names.filter((n) => /^upkeep-.*\.tar\.gz$/.test(n)).sort((a, b) => stampOf(b).localeCompare(stampOf(a)) || b.localeCompare(a))
+  const archives = names.filter((n) => n.startsWith(`${app}-`) && n.endsWith('.tar.gz') && stampOf(n)).sort((a, b) => stampOf(b).localeCompare(stampOf(a)) || b.localeCompare(a))
   const removed = archives.slice(keep)
   for (const n of removed) {
     for (const f of [n, `${n}.sha256`, `${n}.manifest.json`]) await rm(path.join(backupDir, f), { force: true })
   }
-  // Leftovers of a backup that was interrupted.
-  for (const n of names) if (/^\.upkeep-.*\.tmp$/.test(n) || n.startsWith('.sqlite-')) await rm(path.join(backupDir, n), { recursive: true, force: true })
+  // Leftovers of a backup or restore that was interrupted.
+  for (const n of names) if (/^\..*\.tar\.gz\.tmp$/.test(n) || n.startsWith('.sqlite-') || n.startsWith('.restore-')) await rm(path.join(backupDir, n), { recursive: true, force: true })
   return removed
 }
 

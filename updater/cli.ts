@@ -1,28 +1,25 @@
-import { parseArgs } from 'node:util'
+import { UsageError } from './commands/common'
 import { currentBuild } from './shared/version'
+import { APP_NAME_RE } from './shared/apps/definition'
 
-// The `upkeep` command. Commands that belong to the server (serve, status, check, set-password)
-// are loaded from the server's own entries at run time, so the updater bundle never contains server code.
+// The `upkeep` command: a table of commands, each in its own module. Commands that belong to the
+// server (serve, status, check, set-password) come from the server's own bundles (server-entries.ts).
 
 interface Command {
   summary: string
+  usage: string
   /** Options and details for `upkeep <command> --help`. */
   details?: string
-  usage: string
-  run(args: string[]): Promise<number | void>
+  /** Internal commands are left out of the overview. */
+  internal?: boolean
+  /** Takes `--app`. */
+  perApp?: boolean
+  run(app: string | undefined, args: string[]): Promise<number | void>
 }
 
-/** A command implemented by server/cli.ts (built: server-cli.mjs). */
-function serverCommand(name: string, summary: string, usage: string, details: string): Command {
-  return {
-    summary,
-    usage,
-    details,
-    async run(args) {
-      const cli = (await import(serverEntry('cli'))) as { runServerCommand(name: string, args: string[]): Promise<number> }
-      return cli.runServerCommand(name, args)
-    },
-  }
+const server = (name: string) => async (app: string | undefined, args: string[]) => {
+  const { runServerCommand } = await import('./server-entries').then((m) => m.serverCli())
+  return runServerCommand(name, app ? ['--app', app, ...args] : args)
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -30,100 +27,130 @@ const COMMANDS: Record<string, Command> = {
     summary: 'run the web server (what upkeep.service runs)',
     usage: 'upkeep serve',
     async run() {
-      await import(serverEntry('main'))
+      await (await import('./server-entries')).startServer()
       // The server keeps the process alive; exit happens on SIGTERM.
       return new Promise<never>(() => {})
     },
   },
-  status: serverCommand(
-    'status',
-    'show the running version, the latest release and where it comes from',
-    'upkeep status [--json]',
-    [
-      'Answers from the release cache (data/release-cache.json) and refreshes it when it is',
-      'older than 30 minutes, like the web UI does.',
+  status: {
+    summary: 'show the running version, the latest release and where it comes from',
+    usage: 'upkeep [--app NAME] status [--json]',
+    perApp: true,
+    details: [
+      'Answers from the release cache and refreshes it when it is older than 30 minutes, like the',
+      'web UI does. Without --app: Upkeep itself.',
       '',
       'Options:',
-      '  --json   the same data as GET /api/updates, as JSON',
+      '  --json   the same data as GET /api/updates (GET /api/apps/NAME/updates), as JSON',
     ].join('\n'),
-  ),
-  check: serverCommand(
-    'check',
-    'ask GitHub for a newer release now',
-    'upkeep check [--json]',
-    [
-      'Checks now (conditionally, within GitHub\'s rate limit) and prints the result.',
-      'Exits 1 when the check failed (rate limit, network, unknown repository).',
-      '',
-      'Options:',
-      '  --json   the same data as POST /api/updates/check, as JSON',
-    ].join('\n'),
-  ),
-  'set-password': serverCommand(
-    'set-password',
-    'set the admin password of the web UI (signs out every session)',
-    'upkeep set-password [--password-stdin]',
-    [
+    run: server('status'),
+  },
+  check: {
+    summary: 'ask for a newer release now',
+    usage: 'upkeep [--app NAME] check [--json]',
+    perApp: true,
+    details: ['Checks now (conditionally, within GitHub\'s rate limit) and prints the result.', 'Exits 1 when the check failed (rate limit, network, unknown repository).', '', 'Options:', '  --json   the same data as POST /api/updates/check, as JSON'].join('\n'),
+    run: server('check'),
+  },
+  'set-password': {
+    summary: 'set the admin password of the web UI (signs out every session)',
+    usage: 'upkeep set-password [--password-stdin]',
+    details: [
       'Prompts twice without echo, or reads the first line of stdin with --password-stdin:',
       '  printf %s "$NEW_PASSWORD" | upkeep set-password --password-stdin',
       'At least 8 characters. Only a scrypt hash is stored (data/admin-password.json, mode 0600).',
-      '',
-      'Options:',
-      '  --password-stdin   read the password from stdin instead of the terminal',
     ].join('\n'),
-  ),
+    run: server('set-password'),
+  },
   update: {
     summary: 'update to a release (default: the latest), with backup and automatic rollback',
-    usage: 'upkeep update [vX.Y.Z] [--yes] [--json] [--no-backup] [--force]',
+    usage: 'upkeep [--app NAME] update [vX.Y.Z] [--yes] [--json] [--no-backup] [--force]',
+    perApp: true,
     details: [
       'Steps: preflight, backup, fetch, build (in staging), switch, restart, health, commit;',
       'a release that does not come up healthy is rolled back by itself.',
       '  --yes        do not ask for confirmation on a terminal',
       '  --json       print the history entry as JSON (logs go to stderr)',
-      '  --no-backup  skip the data backup (a rollback then cannot restore data/)',
+      '  --no-backup  skip the data backup (a rollback then cannot restore the data)',
       '  --force      allow reinstalling or downgrading to a version not newer than the running one',
-      'Exit status: 0 updated, 1 failed (nothing changed), 3 rolled back.',
+      'Exit status: 0 updated, 1 failed (nothing changed), 2 usage, 3 rolled back.',
     ].join('\n'),
-    run: async (args) => (await import('./main')).updateCommand(args),
+    run: async (app, args) => (await import('./commands/updates')).updateCommand(app, args),
   },
   rollback: {
     summary: 'go back to the previous build (server.bak) and its git ref',
-    usage: 'upkeep rollback [--yes] [--json] [--no-backup]',
-    run: async (args) => (await import('./main')).rollbackCommand(args),
+    usage: 'upkeep [--app NAME] rollback [--yes] [--json] [--no-backup]',
+    perApp: true,
+    run: async (app, args) => (await import('./commands/updates')).rollbackCommand(app, args),
   },
   history: {
-    summary: 'list past updates (data/update-history.jsonl)',
-    usage: 'upkeep history [--json] [-n N]',
-    run: async (args) => (await import('./main')).historyCommand(args),
+    summary: 'list past updates',
+    usage: 'upkeep [--app NAME] history [--json] [-n N]',
+    perApp: true,
+    run: async (app, args) => (await import('./commands/updates')).historyCommand(app, args),
   },
   recover: {
-    summary: 'finish or roll back an update the updater did not finish (crash, power cut)',
-    usage: 'upkeep recover [--boot] [--json]',
+    summary: 'finish or roll back updates the updater did not finish (crash, power cut)',
+    usage: 'upkeep [--app NAME] recover [--boot] [--json]',
+    perApp: true,
     details: [
-      '  --boot  before the server starts (a oneshot unit at boot): put the files in a consistent',
-      '          state only; never restart or health-check anything.',
+      'Without --app: every app. --boot runs before the apps start (a oneshot unit at boot): it puts',
+      'the files in a consistent state only and never restarts or health-checks anything.',
     ].join('\n'),
-    run: async (args) => (await import('./main')).recoverCommand(args),
+    run: async (app, args) => (await import('./commands/updates')).recoverCommand(app, args),
+  },
+  app: {
+    summary: 'add, check and list the apps Upkeep updates',
+    usage: 'upkeep app add|check|list|show|remove …',
+    details: [
+      '  upkeep app add CHECKOUT [--name NAME] [--unit U]… [--health-url URL] [--dry-run] [--yes]',
+      '        inspect a checkout (owner, remote, tags, the units that run it) and write its definition',
+      '  upkeep app check NAME      run the preflight for real and name each failing precondition and its fix',
+      '  upkeep app list [--json]   the apps and their state',
+      '  upkeep app show NAME       the definition as Upkeep reads it',
+      '  upkeep app remove NAME     forget an app (its checkout, units and data stay)',
+    ].join('\n'),
+    run: async (_app, args) => (await import('./commands/app')).appCommand(args),
   },
   'apply-request': {
-    summary: 'internal: take data/update-request.json (written by the server) and run that update',
+    summary: 'internal: take the update requests the server wrote and run them',
     usage: 'upkeep apply-request',
+    internal: true,
     details: 'Run by upkeep-updater.service (systemd) or launched by the server without systemd; not for people.',
-    run: async (args) => (await import('./main')).applyRequestCommand(args),
+    run: async (_app, args) => (await import('./commands/updates')).applyRequestCommand(args),
+  },
+  'take-requests': {
+    summary: 'internal: print the pending update requests as JSON and remove them',
+    usage: 'upkeep take-requests',
+    internal: true,
+    run: async (_app, args) => (await import('./commands/updates')).takeRequestsCommand(args),
+  },
+  worker: {
+    summary: "internal: run an update as the app's user",
+    usage: 'upkeep --app NAME worker update|rollback|recover …',
+    internal: true,
+    perApp: true,
+    async run(app, args) {
+      const { loadCommandContext } = await import('./commands/common')
+      const { workerMain } = await import('./commands/worker')
+      return workerMain(await loadCommandContext(app, { quiet: true }), args)
+    },
   },
 }
 
 export function usage(): string {
-  const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.length))
+  const shown = Object.values(COMMANDS).filter((c) => !c.internal)
+  const width = Math.max(...shown.map((c) => c.usage.length))
   return [
-    'Usage: upkeep <command> [options]',
+    'Usage: upkeep [--app NAME] <command> [options]',
     '',
-    'One-click, self-healing updates for an app deployed as a git checkout.',
+    'One-click, self-healing updates for apps deployed as a git checkout.',
     '',
     'Commands:',
-    ...Object.values(COMMANDS).map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`),
+    ...shown.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`),
     '',
     'Options:',
+    '  --app NAME     the app a command is about (default: Upkeep itself); see `upkeep app list`',
     '  -h, --help     show this help (also: upkeep <command> --help)',
     '  -V, --version  print the version',
     '',
@@ -131,42 +158,65 @@ export function usage(): string {
   ].join('\n')
 }
 
-const SERVER_BUNDLES = { main: 'server.mjs', cli: 'server-cli.mjs' } as const
-
-/** Built: the sibling bundle; from sources: the TypeScript file (run through tsx). */
-function serverEntry(name: keyof typeof SERVER_BUNDLES): string {
-  const built = import.meta.url.endsWith('.mjs')
-  return new URL(built ? `./${SERVER_BUNDLES[name]}` : `../server/${name}.ts`, import.meta.url).href
+/** Takes `--app NAME` (or `--app=NAME`) out of argv, wherever it is before `--`. */
+export function takeAppOption(argv: string[]): { app: string | undefined; rest: string[] } {
+  const rest: string[] = []
+  let app: string | undefined
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--') {
+      rest.push(...argv.slice(i))
+      break
+    }
+    if (a === '--app' || a.startsWith('--app=')) {
+      const v = a === '--app' ? argv[++i] : a.slice('--app='.length)
+      if (v === undefined || !APP_NAME_RE.test(v)) throw new UsageError(`--app needs an app name (a-z, 0-9, "-"), got ${JSON.stringify(v ?? '')}`)
+      app = v
+      continue
+    }
+    rest.push(a)
+  }
+  return { app, rest }
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'V' } },
-    allowPositionals: true,
-    strict: false,
-  })
-  const [name, ...rest] = positionals
-  if (values.version && !name) {
-    const b = currentBuild()
-    process.stdout.write(`upkeep ${b.version}${b.commit !== 'unknown' ? ` (${b.commit.slice(0, 12)})` : ''}\n`)
-    return 0
+  // Started by a broker (a worker): the channel is for its calls only, never a reason to stay alive.
+  process.channel?.unref()
+  let name: string | undefined
+  try {
+    const { app, rest } = takeAppOption(argv)
+    const first = rest.findIndex((a) => !a.startsWith('-'))
+    const flags = first < 0 ? rest : rest.slice(0, first)
+    name = first < 0 ? undefined : rest[first]
+    const args = first < 0 ? [] : rest.slice(first + 1)
+    const unknown = flags.filter((f) => !['-h', '--help', '-V', '--version'].includes(f))
+    if (unknown.length) throw new UsageError(`unknown option ${unknown[0]}`)
+    if (flags.some((f) => f === '-V' || f === '--version') && !name) {
+      const b = currentBuild()
+      process.stdout.write(`upkeep ${b.version}${b.commit !== 'unknown' ? ` (${b.commit.slice(0, 12)})` : ''}\n`)
+      return 0
+    }
+    if (!name) {
+      const help = flags.some((f) => f === '-h' || f === '--help')
+      ;(help ? process.stdout : process.stderr).write(usage() + '\n')
+      return help ? 0 : 2
+    }
+    const command = COMMANDS[name]
+    if (!command) throw new UsageError(`unknown command "${name.slice(0, 40)}"`)
+    if (args.includes('--help') || args.includes('-h') || flags.includes('--help') || flags.includes('-h')) {
+      process.stdout.write(`Usage: ${command.usage}\n\n${command.summary}\n${command.details ? `\n${command.details}\n` : ''}`)
+      return 0
+    }
+    if (app && !command.perApp) throw new UsageError(`${name} does not take --app`)
+    return (await command.run(app, args)) ?? 0
+  } catch (err) {
+    if (err instanceof UsageError) {
+      const command = name ? COMMANDS[name] : undefined
+      process.stderr.write(`upkeep${command ? ` ${name}` : ''}: ${err.message}\n\n${command ? `Usage: ${command.usage}\n(upkeep ${name} --help for more)` : usage()}\n`)
+      return 2
+    }
+    throw err
   }
-  if (!name) {
-    ;(values.help ? process.stdout : process.stderr).write(usage() + '\n')
-    return values.help ? 0 : 2
-  }
-  const command = COMMANDS[name]
-  if (!command) {
-    process.stderr.write(`upkeep: unknown command "${name}"\n\n${usage()}\n`)
-    return 2
-  }
-  if (values.help) {
-    process.stdout.write(`Usage: ${command.usage}\n\n${command.summary}\n${command.details ? `\n${command.details}\n` : ''}`)
-    return 0
-  }
-  const argsAfterName = argv.slice(argv.indexOf(name) + 1)
-  return (await command.run(argsAfterName.length ? argsAfterName : rest)) ?? 0
 }
 
 process.exitCode = await main(process.argv.slice(2))

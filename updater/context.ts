@@ -1,22 +1,30 @@
-import type { Config } from './shared/config'
+import type { AppDefinition } from './shared/apps/definition'
 import type { HistoryStore } from './shared/history'
 import type { ErrorInfo, Journal, JournalStore, StepName, StepPhase } from './shared/journal'
 import type { Logger } from './shared/log'
-import type { Paths } from './shared/paths'
+import type { AppPaths } from './shared/paths'
 import type { StatusEventBody, StatusWriter } from './shared/status'
 import type { Clock } from './adapters/clock'
 import type { Exec, RunAs } from './adapters/exec'
 import type { Git } from './adapters/git'
 import type { HealthProbe } from './adapters/http'
 import type { ServiceManager } from './adapters/service-manager'
-import type { Tunables } from './tunables'
 
-/** Every side effect the updater has, passed in (real ones are built in main.ts). */
+/** Knobs of the update engine itself (an app's own ones are in its definition). */
+export interface Tunables {
+  /** No journal progress for this long: the update is stale, marked failed, the lock released. */
+  staleAfterMs: number
+}
+
+/**
+ * Every side effect an update has, passed in (the real ones are built in worker/deps.ts). The
+ * update runs as the app's own user: `user` is who that is, and nothing here switches users.
+ */
 export interface Deps {
-  config: Config
+  app: AppDefinition
+  paths: AppPaths
   tunables: Tunables
-  paths: Paths
-  /** Runs commands as the checkout's owner. */
+  /** Runs commands in the app's clean environment. */
   exec: Exec
   git: Git
   services: ServiceManager
@@ -26,10 +34,8 @@ export interface Deps {
   journal: JournalStore
   status: StatusWriter
   history: HistoryStore
-  /** Who owns the checkout (git and npm run as this user). */
-  owner: RunAs
-  /** The checkout's owner, when the updater is root and must drop to it. */
-  runAs?: RunAs
+  /** The user the update runs as (the app's): its name and HOME, for hints. */
+  user: RunAs
   /** Aborted on SIGTERM/SIGINT: the running step stops and the update fails or rolls back. */
   signal?: AbortSignal
   /** Test-only seam (UPKEEP_TEST_KILL_AT): called after each journaled step boundary. */

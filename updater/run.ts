@@ -5,7 +5,8 @@ import type { HistoryEntry } from './shared/history'
 import { isUnfinished, type ErrorInfo, type Journal, type JournalStep, type Outcome, type StepName } from './shared/journal'
 import { isProcessAlive } from './shared/pidfile'
 import { processStartTime } from './shared/pidfile'
-import { DEV_VERSION, isReleaseTag, versionFromDescribe } from './shared/version'
+import { currentBuild, DEV_VERSION, isReleaseTag, versionFromDescribe } from './shared/version'
+import { readInstalled, writeInstalled } from './shared/installed'
 import { killGroup } from './adapters/exec'
 import { readLinkTarget } from './adapters/fs'
 import { pruneBackups } from './backup-archive'
@@ -30,7 +31,7 @@ export const ROLLBACK_STEPS: Step[] = [preflight, backup, switchStep, restart, h
 export interface UpdatePlan {
   updateId: string
   kind: 'update' | 'rollback'
-  trigger: 'cli' | 'request'
+  trigger: 'cli' | 'request' | 'auto'
   /** Target tag for `update`; ignored for `rollback` (server.bak names it). */
   tag?: string
   options: { backup: boolean; force: boolean }
@@ -51,8 +52,28 @@ export interface RecoveryResult {
 
 export type RunDeps = Deps & { lock: UpdateLock; watchdogMs?: number }
 
-/** What runs now: the live build (`current`), its manifest, the checkout's commit and branch. */
-export async function describeRunning(deps: Pick<Deps, 'paths' | 'git'>): Promise<Journal['from']> {
+/**
+ * What runs now. `releases` layout: the live build (`current`) and its manifest. `in-place`: the
+ * checkout's commit, named by what the updater last installed there or by `git describe`.
+ */
+export async function describeRunning(deps: Pick<Deps, 'paths' | 'git' | 'app'>): Promise<Journal['from']> {
+  let commit: string
+  try {
+    commit = await deps.git.headCommit()
+  } catch (err) {
+    throw new UpdateError('NOT_FOUND', `${deps.paths.appDir} is not a git checkout (${(err as Error).message.split('\n')[0]})`, {
+      hint: deps.app.name === 'upkeep' ? 'Set APP_DIR to the app’s git checkout.' : `Fix "checkout" in the definition of ${deps.app.name}.`,
+      cause: err,
+    })
+  }
+  const branch = await deps.git.currentBranch()
+  const base = { commit, ...(branch ? { branch } : {}) }
+  if (deps.app.build.layout === 'in-place') {
+    const installed = await readInstalled(deps.paths.installed)
+    if (installed?.commit === commit) return { version: installed.version, ...(installed.tag ? { tag: installed.tag } : {}), ...base }
+    const described = await deps.git.describe()
+    return { version: described ? versionFromDescribe(described) : DEV_VERSION, ...(described && isReleaseTag(described) ? { tag: described } : {}), ...base }
+  }
   const release = await readLinkTarget(deps.paths.current)
   const bak = await readLinkTarget(deps.paths.serverBak)
   const manifest = release ? await readReleaseManifest(release) : undefined
@@ -65,21 +86,10 @@ export async function describeRunning(deps: Pick<Deps, 'paths' | 'git'>): Promis
       if (isReleaseTag(name)) version = versionFromDescribe(name)
     }
   }
-  let commit: string
-  try {
-    commit = await deps.git.headCommit()
-  } catch (err) {
-    throw new UpdateError('NOT_FOUND', `${deps.paths.appDir} is not a git checkout (${(err as Error).message.split('\n')[0]})`, {
-      hint: 'Set APP_DIR to the app’s git checkout.',
-      cause: err,
-    })
-  }
-  const branch = await deps.git.currentBranch()
   return {
     version: version ?? DEV_VERSION,
     ...(manifest?.tag ? { tag: manifest.tag } : {}),
-    commit,
-    ...(branch ? { branch } : {}),
+    ...base,
     ...(release ? { release } : {}),
     ...(bak ? { bak } : {}),
   }
@@ -102,6 +112,11 @@ export async function runUpdate(deps: RunDeps, plan: UpdatePlan, steps?: Step[])
       if (!plan.tag) throw new UpdateError('BAD_VERSION', 'no version to update to', { hint: 'upkeep update v1.2.3' })
       to = { tag: plan.tag, version: versionFromDescribe(plan.tag) }
     } else {
+      if (deps.app.build.layout === 'in-place') {
+        throw new UpdateError('NOT_FOUND', `${deps.app.name} runs from its checkout: there is no previous build to switch back to`, {
+          hint: `Install the previous release again: upkeep --app ${deps.app.name} update vX.Y.Z --force`,
+        })
+      }
       const bak = from.bak ? await readReleaseManifest(from.bak) : undefined
       if (!from.bak || !bak) {
         throw new UpdateError('NOT_FOUND', 'there is no previous build (server.bak) to roll back to', { hint: 'A rollback target exists after the first update made by upkeep.' })
@@ -112,6 +127,8 @@ export async function runUpdate(deps: RunDeps, plan: UpdatePlan, steps?: Step[])
     const j: Journal = {
       schema: 1,
       updateId: plan.updateId,
+      app: deps.app.name,
+      updaterVersion: currentBuild().version,
       kind: plan.kind,
       trigger: plan.trigger,
       pid: process.pid,
@@ -129,7 +146,7 @@ export async function runUpdate(deps: RunDeps, plan: UpdatePlan, steps?: Step[])
     await deps.status.begin(plan.updateId)
     await deps.journal.write(j)
     await deps.status.emit({ type: 'update-started', kind: plan.kind, from: { version: from.version, ...(from.tag ? { tag: from.tag } : {}) }, to: { version: to.version, tag: to.tag }, steps: list.map((s) => s.name) })
-    deps.log.info({ updateId: j.updateId, from: from.version, to: to.tag }, 'starting update')
+    deps.log.info({ app: deps.app.name, updateId: j.updateId, from: from.version, to: to.tag }, 'starting update')
     const result = await runSteps(deps, j, list)
     return { ...result, ...(recovered ? { recovered } : {}) }
   } finally {
@@ -192,43 +209,66 @@ async function journalStep(ctx: StepContext, rec: JournalStep): Promise<void> {
   ctx.onJournal?.(rec.name, rec.phase)
 }
 
+type StepOutcome<T> = { ok: true; value: T; rec: JournalStep } | { ok: false; info: ErrorInfo; err: unknown; rec: JournalStep }
+
+/**
+ * One step's bookkeeping, the same for every step and for the rollback: journaled as started
+ * before it runs, then as finished or failed (with the error), each also a status event.
+ */
+async function journaled<T>(ctx: StepContext, name: StepName, run: () => Promise<T>, failure: (err: unknown) => ErrorInfo = (err) => errorInfo(err, name)): Promise<StepOutcome<T>> {
+  const { clock } = ctx
+  const rec: JournalStep = { name, phase: 'started', startedAt: clock.now().toISOString() }
+  ctx.j.steps.push(rec)
+  await journalStep(ctx, rec)
+  await ctx.emit({ type: 'step-started', step: name })
+  const t0 = clock.now().getTime()
+  const done = (fields: Partial<JournalStep>) => Object.assign(rec, { finishedAt: clock.now().toISOString(), durationMs: clock.now().getTime() - t0, ...fields })
+  try {
+    const value = await run()
+    done({ phase: 'finished', ...(value && typeof value === 'object' ? { detail: value as Record<string, unknown> } : {}) })
+    await journalStep(ctx, rec)
+    await ctx.emit({ type: 'step-finished', step: name, durationMs: rec.durationMs! })
+    return { ok: true, value, rec }
+  } catch (err) {
+    const info = failure(err)
+    done({ phase: 'failed', error: info })
+    return { ok: false, info, err, rec }
+  }
+}
+
 async function runSteps(deps: RunDeps, j: Journal, steps: Step[]): Promise<RunResult> {
   const session = openSession(deps, j, deps.signal)
   const { ctx } = session
   const switchAt = steps.findIndex((s) => s.name === 'switch')
   try {
     for (const [i, step] of steps.entries()) {
-      const rec: JournalStep = { name: step.name, phase: 'started', startedAt: deps.clock.now().toISOString() }
-      j.steps.push(rec)
-      await journalStep(ctx, rec)
-      await ctx.emit({ type: 'step-started', step: step.name })
-      const log = deps.log.child({ updateId: j.updateId, step: step.name })
+      const log = deps.log.child({ app: deps.app.name, updateId: j.updateId, step: step.name })
       log.info('starting step')
-      const t0 = deps.clock.now().getTime()
-      try {
-        if (ctx.signal.aborted) throw ctx.signal.reason
-        const detail = await step.run(ctx)
-        if (detail) rec.detail = detail
-      } catch (err) {
-        const info = errorInfo(ctx.signal.aborted ? ctx.signal.reason : err, step.name)
-        Object.assign(rec, { phase: 'failed', finishedAt: deps.clock.now().toISOString(), durationMs: deps.clock.now().getTime() - t0, error: info })
-        j.error = info
-        log.error({ code: info.code, err }, 'step failed')
-        const beforeSwitch = switchAt < 0 || i < switchAt
-        if (!beforeSwitch) j.state = 'rolling_back'
-        await journalStep(ctx, rec)
-        await ctx.emit({ type: 'step-failed', step: step.name, durationMs: rec.durationMs!, error: info })
-        if (beforeSwitch) {
-          await cleanUpBeforeSwitch(ctx)
-          return await finish(ctx, 'failed', info)
-        }
-        session.close()
-        return await rollBackAndFinish(deps, j, 'live', info)
+      const r = await journaled(
+        ctx,
+        step.name,
+        async () => {
+          if (ctx.signal.aborted) throw ctx.signal.reason
+          return await step.run(ctx)
+        },
+        (err) => errorInfo(ctx.signal.aborted ? ctx.signal.reason : err, step.name),
+      )
+      if (r.ok) {
+        log.info({ durationMs: r.rec.durationMs }, 'finished step')
+        continue
       }
-      Object.assign(rec, { phase: 'finished', finishedAt: deps.clock.now().toISOString(), durationMs: deps.clock.now().getTime() - t0 })
-      await journalStep(ctx, rec)
-      await ctx.emit({ type: 'step-finished', step: step.name, durationMs: rec.durationMs! })
-      log.info({ durationMs: rec.durationMs }, 'finished step')
+      j.error = r.info
+      log.error({ code: r.info.code, err: r.err }, 'step failed')
+      const beforeSwitch = switchAt < 0 || i < switchAt
+      if (!beforeSwitch) j.state = 'rolling_back'
+      await journalStep(ctx, r.rec)
+      await ctx.emit({ type: 'step-failed', step: step.name, durationMs: r.rec.durationMs!, error: r.info })
+      if (beforeSwitch) {
+        await cleanUpBeforeSwitch(ctx)
+        return await finish(ctx, 'failed', r.info)
+      }
+      session.close()
+      return await rollBackAndFinish(deps, j, 'live', r.info)
     }
     return await finish(ctx, 'complete')
   } finally {
@@ -241,7 +281,7 @@ async function cleanUpBeforeSwitch(ctx: StepContext): Promise<void> {
   const { j } = ctx
   if (j.child && isProcessAlive(j.child.pid, j.child.start)) killGroup(j.child.pid, 'SIGKILL')
   // Leftovers of an interrupted backup (temp archive, SQLite copies); retention applies as usual.
-  await pruneBackups(ctx.paths.backupDir, ctx.tunables.backupKeep).catch(() => [])
+  await pruneBackups(ctx.paths.backupDir, ctx.app.name, ctx.app.data.keep).catch(() => [])
   if (j.kind !== 'update') return
   await cleanStaging(ctx, j.to.tag).catch((err: Error) => ctx.log.warn({ err }, 'could not clean staging'))
   const live = [await readLinkTarget(ctx.paths.current), await readLinkTarget(ctx.paths.serverBak)]
@@ -254,27 +294,25 @@ async function rollBackAndFinish(deps: RunDeps, j: Journal, mode: RecoveryMode, 
   const { ctx } = session
   try {
     j.state = 'rolling_back'
-    const rec: JournalStep = { name: 'rollback', phase: 'started', startedAt: deps.clock.now().toISOString() }
-    j.steps.push(rec)
-    await journalStep(ctx, rec)
-    await ctx.emit({ type: 'step-started', step: 'rollback' })
-    deps.log.warn({ updateId: j.updateId, code: cause.code, mode }, 'rolling back')
-    const t0 = deps.clock.now().getTime()
-    try {
-      const { outcome, detail } = await rollBack(ctx, mode)
-      Object.assign(rec, { phase: 'finished', finishedAt: deps.clock.now().toISOString(), durationMs: deps.clock.now().getTime() - t0, detail })
-      await journalStep(ctx, rec)
-      await ctx.emit({ type: 'step-finished', step: 'rollback', durationMs: rec.durationMs! })
-      return await finish(ctx, outcome, cause, recovered)
-    } catch (err) {
-      const info = errorInfo(err, 'rollback')
-      const failure: ErrorInfo = info.code === 'ROLLBACK_FAILED' ? info : { ...info, code: 'ROLLBACK_FAILED', message: `rollback failed: ${info.message}` }
-      Object.assign(rec, { phase: 'failed', finishedAt: deps.clock.now().toISOString(), durationMs: deps.clock.now().getTime() - t0, error: failure })
-      await journalStep(ctx, rec)
-      await ctx.emit({ type: 'step-failed', step: 'rollback', durationMs: rec.durationMs!, error: failure })
-      deps.log.error({ err }, 'rollback failed')
-      return await finish(ctx, 'failed', failure, recovered)
+    deps.log.warn({ app: deps.app.name, updateId: j.updateId, code: cause.code, mode }, 'rolling back')
+    const r = await journaled(
+      ctx,
+      'rollback',
+      () => rollBack(ctx, mode),
+      (err) => {
+        const info = errorInfo(err, 'rollback')
+        return info.code === 'ROLLBACK_FAILED' ? info : { ...info, code: 'ROLLBACK_FAILED', message: `rollback failed: ${info.message}` }
+      },
+    )
+    if (r.ok) {
+      r.rec.detail = r.value.detail
+      await journalStep(ctx, r.rec)
+      return await finish(ctx, r.value.outcome, cause, recovered)
     }
+    await journalStep(ctx, r.rec)
+    await ctx.emit({ type: 'step-failed', step: 'rollback', durationMs: r.rec.durationMs!, error: r.info })
+    deps.log.error({ err: r.err }, 'rollback failed')
+    return await finish(ctx, 'failed', r.info, recovered)
   } finally {
     session.close()
   }
@@ -283,6 +321,7 @@ async function rollBackAndFinish(deps: RunDeps, j: Journal, mode: RecoveryMode, 
 function historyEntry(j: Journal, outcome: Outcome, error: ErrorInfo | undefined, recovered: boolean, finishedAt: Date): HistoryEntry {
   return {
     id: j.updateId,
+    ...(j.app ? { app: j.app } : {}),
     kind: j.kind,
     trigger: j.trigger,
     from: { version: j.from.version, ...(j.from.tag ? { tag: j.from.tag } : {}), ...(j.from.commit ? { commit: j.from.commit } : {}) },
@@ -299,18 +338,22 @@ function historyEntry(j: Journal, outcome: Outcome, error: ErrorInfo | undefined
   }
 }
 
-/** Records the end: history first, then the journal is closed (recovery re-records idempotently). */
+/** Records the end: history first, then what runs now, then the journal is closed (recovery re-records idempotently). */
 async function finish(ctx: StepContext, outcome: Outcome, error?: ErrorInfo, recovered = false): Promise<RunResult> {
   const { j } = ctx
   const at = ctx.clock.now()
   const entry = historyEntry(j, outcome, error, recovered, at)
   await ctx.history.append(entry)
+  const running = outcome === 'complete' ? j.to : j.from
+  await writeInstalled(ctx.paths.installed, { version: running.version, ...(running.tag ? { tag: running.tag } : {}), ...(running.commit ? { commit: running.commit } : {}), at: at.toISOString() }).catch((err: Error) =>
+    ctx.log.warn({ err }, 'could not record the installed version'),
+  )
   Object.assign(j, { state: 'done', outcome, finishedAt: at.toISOString() })
   if (error) j.error = error
   delete j.child
   await ctx.save()
   await ctx.emit({ type: 'finished', status: outcome, durationMs: entry.durationMs, ...(error ? { error } : {}), ...(j.backup ? { backupPath: j.backup.path } : {}) })
-  ctx.log[outcome === 'complete' ? 'info' : 'warn']({ updateId: j.updateId, outcome, code: error?.code }, 'update ended')
+  ctx.log[outcome === 'complete' ? 'info' : 'warn']({ app: ctx.app.name, updateId: j.updateId, outcome, code: error?.code }, 'update ended')
   return { outcome, entry }
 }
 
@@ -358,9 +401,10 @@ export async function recoverJournal(deps: RunDeps, j: Journal, mode: RecoveryMo
         const hint = [
           `Recovery of this update failed ${j.recoveries - 1} times; fix it by hand:`,
           j.from.release ? `ln -sfn ${path.relative(deps.paths.appDir, j.from.release)} ${deps.paths.current}` : undefined,
+          j.movedAside?.length ? `move ${j.movedAside.join(', ')} back from ${deps.paths.previousOutputs} into ${deps.paths.appDir}` : undefined,
           j.from.commit ? `git -C ${deps.paths.appDir} checkout ${j.from.branch ?? j.from.commit}` : undefined,
-          j.backup ? `data backup: ${j.backup.path} (tar xzf it into ${deps.paths.dataDir})` : undefined,
-          'then start the server again.',
+          j.backup ? `data backup: ${j.backup.path} (tar xzf it)` : undefined,
+          `then start ${deps.app.name} again.`,
         ]
           .filter(Boolean)
           .join(' ')
@@ -383,7 +427,7 @@ export async function recordUnstarted(deps: RunDeps, plan: UpdatePlan, error: Er
   try {
     const at = deps.clock.now().toISOString()
     const to = plan.tag ? { tag: plan.tag, version: versionFromDescribe(plan.tag) } : { tag: '', version: '' }
-    const entry: HistoryEntry = { id: plan.updateId, kind: plan.kind, trigger: plan.trigger, from: { version: '' }, to, status: 'failed', startedAt: at, finishedAt: at, durationMs: 0, steps: [], error }
+    const entry: HistoryEntry = { id: plan.updateId, app: deps.app.name, kind: plan.kind, trigger: plan.trigger, from: { version: '' }, to, status: 'failed', startedAt: at, finishedAt: at, durationMs: 0, steps: [], error }
     await deps.status.begin(plan.updateId)
     await deps.status.emit({ type: 'update-started', kind: plan.kind, from: { version: '' }, to, steps: [] })
     await deps.history.append(entry)

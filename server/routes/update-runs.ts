@@ -1,20 +1,23 @@
 import { Hono } from 'hono'
 import { streamSSE } from 'hono/streaming'
-import type { Config } from '../../updater/shared/config'
+import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import type { Context } from 'hono'
 import { UpdateError } from '../../updater/shared/errors'
 import { readHistory } from '../../updater/shared/history'
 import type { Logger } from '../../updater/shared/log'
-import { createPaths } from '../../updater/shared/paths'
+import { UPKEEP_APP } from '../../updater/shared/paths'
 import { readReleaseCache } from '../../updater/shared/release-cache'
 import { newUpdateId, writeUpdateRequest, type UpdateRequest } from '../../updater/shared/request'
 import { readStatusEvents } from '../../updater/shared/status'
 import { updateActivity } from '../../updater/shared/update-activity'
-import { tagForVersion } from '../../updater/shared/version'
+import { isReleaseTag, tagForVersion } from '../../updater/shared/version'
 import { errorHandler } from '../errors'
+import type { AppsService } from '../services/apps'
 import type { UpdateLauncher } from '../services/update-launcher'
 
 export interface UpdateRunDeps {
-  config: Config
+  apps: Pick<AppsService, 'get'>
   log: Logger
   /** Starts the updater after a request is written (process mode); absent: something else does (systemd). */
   updateLauncher?: UpdateLauncher
@@ -36,7 +39,9 @@ function parseApplyBody(body: unknown): { tag?: string; backup: boolean } {
   if (b.version !== undefined) {
     if (typeof b.version !== 'string') throw new UpdateError('BAD_VERSION', 'version must be a string such as "1.2.3"')
     try {
-      tag = tagForVersion(b.version.slice(0, 100))
+      // Cut to 100 characters it would name another tag: refused instead.
+      if (b.version.length > 100) throw new TypeError('too long')
+      tag = tagForVersion(b.version)
     } catch {
       throw new UpdateError('BAD_VERSION', `"${b.version.slice(0, 40)}" is not a release version`, { hint: 'Versions look like 1.2.3 or v1.2.3.' })
     }
@@ -44,12 +49,16 @@ function parseApplyBody(body: unknown): { tag?: string; backup: boolean } {
   return { ...(tag ? { tag } : {}), backup: b.backup !== false }
 }
 
+/** The app a request is about: `/api/apps/:app/updates/…`, or Upkeep itself under `/api/updates/…`. */
+export function appOf(c: Context): string {
+  return c.req.param('app') ?? UPKEEP_APP
+}
+
 /**
- * The update runs of the updater, as the UI sees them: ask for one, watch it live, read past ones.
+ * The update runs of an app, as the UI sees them: ask for one, watch it live, read past ones.
  * The server only reads the updater's files; the request is the one file it writes.
  */
 export function updateRunRoutes(deps: UpdateRunDeps) {
-  const paths = createPaths(deps.config)
   const pollMs = deps.pollMs ?? 250
   const heartbeatMs = deps.heartbeatMs ?? 15_000
 
@@ -63,22 +72,30 @@ export function updateRunRoutes(deps: UpdateRunDeps) {
         throw new UpdateError('BAD_REQUEST', 'body is not valid JSON')
       }
       const { tag, backup } = parseApplyBody(body)
+      const app = appOf(c)
+      const { paths } = await deps.apps.get(app)
       const activity = await updateActivity(paths)
       if (activity.state === 'running' || activity.state === 'requested') {
         const updateId = activity.state === 'running' ? activity.journal?.updateId : undefined
         throw new UpdateError('UPDATE_RUNNING', updateId ? `update ${updateId} is running` : 'an update was already requested', { hint: 'Follow it on /api/updates/events.' })
       }
       // Without a version, the latest release the server knows of (the updater falls back to origin's).
-      const version = tag ?? (await readReleaseCache(paths.releaseCache))?.latest?.tag
+      const cached = tag ? undefined : (await readReleaseCache(paths.releaseCache))?.latest?.tag
+      if (cached !== undefined && !isReleaseTag(cached)) {
+        throw new UpdateError('BAD_VERSION', 'the cached latest release is not a release tag', { hint: 'Check for updates again (POST …/updates/check), then retry.' })
+      }
+      const version = tag ?? cached
+      await mkdir(path.dirname(paths.request), { recursive: true })
       const request: UpdateRequest = { updateId: newUpdateId(), ...(version ? { version } : {}), backup, requestedAt: new Date().toISOString() }
       if (!(await writeUpdateRequest(paths.request, request))) {
         throw new UpdateError('UPDATE_RUNNING', 'an update was already requested', { hint: 'Follow it on /api/updates/events.' })
       }
-      deps.log.info({ updateId: request.updateId, version: request.version, backup }, 'update requested')
+      deps.log.info({ app, updateId: request.updateId, version: request.version, backup }, 'update requested')
       deps.updateLauncher?.launch('apply-request')
       return c.json({ updateId: request.updateId }, 202)
     })
-    .get('/events', (c) => {
+    .get('/events', async (c) => {
+      const { paths } = await deps.apps.get(appOf(c))
       const lastHeader = c.req.header('Last-Event-ID') ?? c.req.query('lastEventId')
       let last = lastHeader && /^\d+$/.test(lastHeader) ? Number(lastHeader) : 0
       c.header('Cache-Control', 'no-store')
@@ -117,6 +134,7 @@ export function updateRunRoutes(deps: UpdateRunDeps) {
       })
     })
     .get('/history', async (c) => {
+      const { paths } = await deps.apps.get(appOf(c))
       const raw = c.req.query('limit')
       const limit = raw && /^\d+$/.test(raw) ? Math.min(Number(raw), 500) : 50
       const entries = (await readHistory(paths.history)).reverse().slice(0, limit)

@@ -3,9 +3,11 @@ import path from 'node:path'
 import type { AtomicWriteOptions } from '../../updater/shared/atomic-write'
 import type { Config } from '../../updater/shared/config'
 import type { Logger } from '../../updater/shared/log'
-import { createPaths, type Paths } from '../../updater/shared/paths'
+import { upkeepDefinition } from '../../updater/shared/apps/builtin'
+import { createAppPaths, createManagerPaths, type AppPaths, type ManagerPaths } from '../../updater/shared/paths'
 import { webHostsFor } from '../../updater/shared/repo'
 import type { BuildInfo } from '../../updater/shared/version'
+import { createAppsService, type AppsService } from './apps'
 import { createAuth, type AuthService } from './auth'
 import { systemClock, type Clock } from './clock'
 import { createOriginGit, type OriginGit } from './origin-git'
@@ -16,7 +18,11 @@ import { fileSettings, type SettingsStore } from './settings'
 import { createUpdatesService, type UpdatesService } from './updates'
 
 export interface ServerServices {
-  paths: Paths
+  /** Upkeep's own files (settings, sessions, requests). */
+  paths: ManagerPaths
+  /** Upkeep's update state, as one app among them. */
+  upkeepPaths: AppPaths
+  apps: AppsService
   clock: Clock
   settings: SettingsStore
   releases: ReleaseSource
@@ -40,19 +46,21 @@ export interface ServerServicesDeps {
 export async function createServerServices(deps: ServerServicesDeps): Promise<ServerServices> {
   const { config, log, build } = deps
   const clock = deps.clock ?? systemClock
-  const paths = createPaths(config)
+  const paths = createManagerPaths(config)
+  const upkeepPaths = createAppPaths(upkeepDefinition(config), paths)
   const write: AtomicWriteOptions = { owner: await dataDirOwner(config.dataDir) }
   const git = deps.git ?? createOriginGit(config.appDir)
   const hosts = webHostsFor(config.githubApiUrl)
   const settings = fileSettings(paths.settings, { log, write })
+  const github = {
+    apiUrl: config.githubApiUrl,
+    token: config.githubToken,
+    userAgent: `upkeep/${build.version}`,
+    fetch: deps.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init)),
+  }
   const releases = createReleaseSource({
-    cacheFile: paths.releaseCache,
-    github: {
-      apiUrl: config.githubApiUrl,
-      token: config.githubToken,
-      userAgent: `upkeep/${build.version}`,
-      fetch: deps.fetch ?? ((input, init) => globalThis.fetch(input, init)),
-    },
+    cacheFile: upkeepPaths.releaseCache,
+    github,
     webHost: hosts[0]!,
     clock,
     log,
@@ -60,9 +68,10 @@ export async function createServerServices(deps: ServerServicesDeps): Promise<Se
     write,
   })
   const resolver = createRepoResolver({ envRepo: config.updateRepo, git, hosts, clock })
-  const updates = createUpdatesService({ build, checksDisabled: config.updateCheckDisabled, settings, resolver, releases, running: createRunningUpdate(paths) })
+  const updates = createUpdatesService({ current: build, checksDisabled: config.updateCheckDisabled, settings, resolver, releases, running: createRunningUpdate(upkeepPaths) })
+  const apps = createAppsService({ config, log, clock, settings, github, webHost: hosts[0]!, write, upkeep: updates })
   const auth = createAuth({ passwordFile: paths.adminPassword, sessionsFile: paths.sessions, clock, log, write })
-  return { paths, clock, settings, releases, updates, auth, write }
+  return { paths, upkeepPaths, apps, clock, settings, releases, updates, auth, write }
 }
 
 /**

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { parseLsRemoteTags } from '../../updater/shared/ls-remote'
 
 const execFileAsync = promisify(execFile)
 
@@ -28,7 +29,7 @@ export function createOriginGit(appDir: string, opts: { timeoutMs?: number } = {
     },
     async remoteTags() {
       try {
-        return parseLsRemoteTags((await git(['ls-remote', '--tags', '--refs', 'origin'])).stdout)
+        return [...parseLsRemoteTags((await git(['ls-remote', '--tags', '--refs', 'origin'])).stdout).keys()]
       } catch (err) {
         const e = err as { stderr?: string; message?: string }
         const lines = (e.stderr || e.message || String(err)).split('\n').map((l) => l.trim()).filter(Boolean)
@@ -48,12 +49,3 @@ function gitEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return out
 }
 
-/** `<sha>\trefs/tags/<name>` lines → tag names. Pure. */
-export function parseLsRemoteTags(output: string): string[] {
-  const tags: string[] = []
-  for (const line of output.split('\n')) {
-    const m = /^[0-9a-f]{40,64}\trefs\/tags\/(\S+)$/.exec(line.trim())
-    if (m) tags.push(m[1]!)
-  }
-  return tags
-}

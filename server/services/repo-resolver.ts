@@ -3,7 +3,8 @@ import { parseRepoUrl, quoteInput, redactUrl, REPO_HINT, verifyRepo } from '../.
 import type { Clock } from './clock'
 import type { OriginGit } from './origin-git'
 
-export type RepoOrigin = 'env' | 'setting' | 'origin'
+/** Where the repository name came from; `definition`: an app's definition (apps other than Upkeep). */
+export type RepoOrigin = 'env' | 'setting' | 'origin' | 'definition'
 
 /** Where releases come from, and which of the three places said so. */
 export interface RepoSource {

@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises'
 import { isUnfinished } from '../../updater/shared/journal'
-import type { Paths } from '../../updater/shared/paths'
+import type { AppPaths } from '../../updater/shared/paths'
 import { parseUpdateRequest } from '../../updater/shared/request'
 import { updateActivity } from '../../updater/shared/update-activity'
 import type { RunningUpdate } from './updates'
 
 /** What the updater is doing, from its own files (the server only reads them). */
-export function createRunningUpdate(paths: Pick<Paths, 'lock' | 'journal' | 'request'>): () => Promise<RunningUpdate | null> {
+export function createRunningUpdate(paths: Pick<AppPaths, 'lock' | 'journal' | 'request'>): () => Promise<RunningUpdate | null> {
   return async () => {
     const activity = await updateActivity(paths)
     if (activity.state === 'idle') return null

@@ -3,7 +3,6 @@ import { closeSync, mkdirSync, openSync } from 'node:fs'
 import path from 'node:path'
 import type { Config } from '../../updater/shared/config'
 import type { Logger } from '../../updater/shared/log'
-import { createPaths } from '../../updater/shared/paths'
 
 /** Starts the updater's internal commands. Under systemd the .path unit does it, so this is a no-op there. */
 export interface UpdateLauncher {
@@ -26,14 +25,14 @@ export interface LauncherOptions {
 export function createUpdateLauncher(opts: LauncherOptions): UpdateLauncher {
   const { config, log } = opts
   if (config.serviceManager !== 'process') return { launch: () => {} }
-  const paths = createPaths(config)
+  const logs = path.join(config.dataDir, 'logs')
   return {
     launch(command) {
       // The updater's output goes to data/logs/updater.log; a log that cannot be opened must not stop the update.
       let fd: number | 'ignore' = 'ignore'
       try {
-        mkdirSync(paths.logs, { recursive: true })
-        fd = openSync(path.join(paths.logs, 'updater.log'), 'a', 0o640)
+        mkdirSync(logs, { recursive: true })
+        fd = openSync(path.join(logs, 'updater.log'), 'a', 0o640)
       } catch (err) {
         log.warn({ err }, 'cannot open the updater log; its output is lost (the status file still has the steps)')
       }

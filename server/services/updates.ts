@@ -56,7 +56,8 @@ export interface UpdatesService {
 }
 
 export interface UpdatesDeps {
-  build: BuildInfo
+  /** What runs now: Upkeep's own build, or what the updater last installed of an app. */
+  current: BuildInfo | (() => Promise<BuildInfo>)
   checksDisabled: boolean
   settings: SettingsStore
   resolver: RepoResolver
@@ -67,13 +68,13 @@ export interface UpdatesDeps {
 
 export function createUpdatesService(deps: UpdatesDeps): UpdatesService {
   async function report(explicit: boolean): Promise<UpdatesStatus> {
-    const [settings, running] = await Promise.all([deps.settings.read(), deps.running ? deps.running() : null])
+    const [settings, running, current] = await Promise.all([deps.settings.read(), deps.running ? deps.running() : null, typeof deps.current === 'function' ? deps.current() : deps.current])
     // One key order whatever happens: `--json` output is diffed and parsed by scripts.
     const status = (fields: Pick<UpdatesStatus, 'latest' | 'releases' | 'checkedAt' | 'nextCheckAt' | 'source' | 'via' | 'error'>): UpdatesStatus => ({
-      current: { version: deps.build.version, commit: deps.build.commit },
+      current: { version: current.version, commit: current.commit },
       latest: fields.latest,
       releases: fields.releases,
-      updateAvailable: fields.latest !== null && isNewer(fields.latest.version, deps.build.version),
+      updateAvailable: fields.latest !== null && isNewer(fields.latest.version, current.version),
       checkedAt: fields.checkedAt,
       nextCheckAt: fields.nextCheckAt,
       source: fields.source,
@@ -95,7 +96,7 @@ export function createUpdatesService(deps: UpdatesDeps): UpdatesService {
     const { cache, error, nextCheckAt } = await deps.releases.get({ repo: source.repo, channel: settings.channel }, mode)
     return status({
       latest: cache?.latest ?? null,
-      releases: (cache?.releases ?? []).filter((r) => isNewer(r.version, deps.build.version) && (settings.channel === 'prerelease' || !r.prerelease)),
+      releases: (cache?.releases ?? []).filter((r) => isNewer(r.version, current.version) && (settings.channel === 'prerelease' || !r.prerelease)),
       checkedAt: cache?.checkedAt ?? null,
       nextCheckAt: nextCheckAt?.toISOString() ?? null,
       source,

@@ -1,6 +1,6 @@
 import { execa } from 'execa'
 
-/** The user commands run as: the checkout's owner, never root (DESIGN.md "Lessons"). */
+/** A user as the updater knows it: who an app runs and builds as. */
 export interface RunAs {
   uid: number
   gid: number
@@ -10,6 +10,7 @@ export interface RunAs {
 
 export interface ExecOptions {
   cwd: string
+  /** Added to the environment the exec was created with. */
   env?: Record<string, string>
   /** Aborting kills the command's whole process group. */
   signal?: AbortSignal
@@ -17,20 +18,20 @@ export interface ExecOptions {
   onLine?: (line: string) => void
   /** Told the pid of the command's process group leader once it runs (journaled, so recovery can kill it). */
   onSpawn?: (pid: number) => void | Promise<void>
-  /** Run as the invoking user even when an owner is set (e.g. tar restoring as root). */
-  asSelf?: boolean
+  /** Killed (as by `signal`) after this long. */
+  timeoutMs?: number
 }
 
 export interface ExecResult {
   code: number
   stdout: string
-  /** The last lines of stdout and stderr together, for error messages. */
+  /** The first and last lines of stdout and stderr together, for error messages. */
   tail: string[]
 }
 
 export type Exec = (file: string, args: string[], opts: ExecOptions) => Promise<ExecResult>
 
-/** A command that exited non-zero (or could not start); `tail` keeps its last output lines. */
+/** A command that exited non-zero (or could not start); `tail` keeps its first and last output lines. */
 export class ExecError extends Error {
   override name = 'ExecError'
   constructor(
@@ -39,31 +40,52 @@ export class ExecError extends Error {
     readonly tail: string[],
     readonly signal?: string,
     cause?: unknown,
+    readonly timedOut = false,
   ) {
-    const how = signal ? `was killed by ${signal}` : code === undefined ? 'could not start' : `exited ${code}`
+    const how = timedOut ? 'timed out' : signal ? `was killed by ${signal}` : code === undefined ? 'could not start' : `exited ${code}`
     super(`${argv.join(' ')} ${how}`, { cause })
   }
 }
 
+const HEAD_LINES = 40
 const TAIL_LINES = 60
 const STDOUT_LIMIT = 1 << 20
 
 /**
- * Runs commands without a shell, each in its own process group (so a kill reaches npm's
- * children too), as `runAs` when given. Output is streamed line by line and only its tail is kept.
+ * Keeps the first and the last lines of a command's output: a failed build's cause is usually
+ * near the top (npm prints its usage text or a stack below it), its verdict at the bottom.
  */
-export function createExec(opts: { runAs?: RunAs; env?: Record<string, string | undefined> } = {}): Exec {
+export class OutputKeeper {
+  private readonly head: string[] = []
+  private readonly tailLines: string[] = []
+  private dropped = 0
+  push(line: string): void {
+    if (this.head.length < HEAD_LINES) return void this.head.push(line)
+    this.tailLines.push(line)
+    if (this.tailLines.length > TAIL_LINES) {
+      this.tailLines.shift()
+      this.dropped++
+    }
+  }
+  lines(): string[] {
+    return [...this.head, ...(this.dropped ? [`… (${this.dropped} lines not kept) …`] : []), ...this.tailLines]
+  }
+}
+
+/**
+ * Runs commands without a shell, each in its own process group (so a kill reaches npm's
+ * children too), in exactly the environment given: nothing of the caller's is inherited.
+ * Output is streamed line by line; only its first and last lines are kept.
+ */
+export function createExec(opts: { env: Record<string, string> }): Exec {
   return async (file, args, o) => {
-    const runAs = o.asSelf ? undefined : opts.runAs
-    const env: Record<string, string | undefined> = { ...(opts.env ?? process.env), ...o.env }
-    if (runAs) Object.assign(env, { HOME: runAs.home, USER: runAs.name, LOGNAME: runAs.name })
+    const env: Record<string, string> = { ...opts.env, ...o.env }
     const argv = [file, ...args]
-    const tail: string[] = []
+    const kept = new OutputKeeper()
     let stdout = ''
     let partial = { out: '', err: '' }
     const push = (line: string) => {
-      tail.push(line)
-      if (tail.length > TAIL_LINES) tail.shift()
+      kept.push(line)
       o.onLine?.(line)
     }
     const child = execa(file, args, {
@@ -74,7 +96,6 @@ export function createExec(opts: { runAs?: RunAs; env?: Record<string, string | 
       buffer: false,
       reject: false,
       detached: true,
-      ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
     })
     const collect = (which: 'out' | 'err') => (chunk: Buffer) => {
       const text = partial[which] + chunk.toString('utf8')
@@ -87,11 +108,18 @@ export function createExec(opts: { runAs?: RunAs; env?: Record<string, string | 
     child.stderr?.on('data', collect('err'))
 
     let killTimer: NodeJS.Timeout | undefined
+    let timedOut = false
     const kill = () => {
       if (!child.pid) return
       killGroup(child.pid, 'SIGTERM')
       killTimer = setTimeout(() => child.pid && killGroup(child.pid, 'SIGKILL'), 5000)
     }
+    const timeout = o.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true
+          kill()
+        }, o.timeoutMs)
+      : undefined
     if (o.signal?.aborted) kill()
     o.signal?.addEventListener('abort', kill, { once: true })
     if (child.pid && o.onSpawn) await o.onSpawn(child.pid)
@@ -99,15 +127,17 @@ export function createExec(opts: { runAs?: RunAs; env?: Record<string, string | 
     const result = await child
     o.signal?.removeEventListener('abort', kill)
     clearTimeout(killTimer)
+    clearTimeout(timeout)
     for (const which of ['out', 'err'] as const) if (partial[which]) push(partial[which])
     partial = { out: '', err: '' }
     if (result.failed || result.exitCode !== 0) {
       if (result.code === 'ENOENT' || (result.exitCode === undefined && !result.signal)) {
-        throw new ExecError(argv, undefined, tail.length ? tail : [String(result.originalMessage ?? result.message)], undefined, result.cause)
+        const lines = kept.lines()
+        throw new ExecError(argv, undefined, lines.length ? lines : [String(result.originalMessage ?? result.message)], undefined, result.cause)
       }
-      throw new ExecError(argv, result.exitCode, tail, result.signal ?? undefined)
+      throw new ExecError(argv, result.exitCode, kept.lines(), result.signal ?? undefined, undefined, timedOut)
     }
-    return { code: 0, stdout, tail }
+    return { code: 0, stdout, tail: kept.lines() }
   }
 }
 

@@ -1,4 +1,4 @@
-import { lchown, lstat, mkdir, readdir, readFile, readlink, rename, rm, statfs, stat, symlink, chown } from 'node:fs/promises'
+import { lstat, readdir, readFile, readlink, rename, rm, statfs, stat, symlink } from 'node:fs/promises'
 import path from 'node:path'
 import { fsyncDir } from '../shared/atomic-write'
 import type { RunAs } from './exec'
@@ -6,21 +6,27 @@ import type { RunAs } from './exec'
 /** Owner of `dir` with their name and home from /etc/passwd. */
 export async function ownerOf(dir: string): Promise<RunAs> {
   const s = await stat(dir)
-  let name = String(s.uid)
-  let home = ''
+  return { ...(await userById(s.uid)), uid: s.uid, gid: s.gid }
+}
+
+/** A passwd entry by uid (name and home); numeric when there is none. */
+export async function userById(uid: number): Promise<RunAs> {
+  for (const f of await passwd()) if (Number(f[2]) === uid) return { uid, gid: Number(f[3]), name: f[0]!, home: f[5] ?? '' }
+  return { uid, gid: uid, name: String(uid), home: '' }
+}
+
+/** A passwd entry by name; undefined when there is no such user. */
+export async function userByName(name: string): Promise<RunAs | undefined> {
+  for (const f of await passwd()) if (f[0] === name) return { uid: Number(f[2]), gid: Number(f[3]), name, home: f[5] ?? '' }
+  return undefined
+}
+
+async function passwd(): Promise<string[][]> {
   try {
-    for (const line of (await readFile('/etc/passwd', 'utf8')).split('\n')) {
-      const f = line.split(':')
-      if (Number(f[2]) === s.uid) {
-        name = f[0]!
-        home = f[5] ?? ''
-        break
-      }
-    }
+    return (await readFile('/etc/passwd', 'utf8')).split('\n').map((l) => l.split(':')).filter((f) => f.length >= 7)
   } catch {
-    /* no passwd: numeric ids only */
+    return []
   }
-  return { uid: s.uid, gid: s.gid, name, home }
 }
 
 export function isRoot(): boolean {
@@ -52,11 +58,6 @@ export async function dirSize(dir: string): Promise<number> {
   return total
 }
 
-/** Creates `dir` (and parents) owned by `owner` when running as root. */
-export async function mkdirOwned(dir: string, owner: RunAs | undefined): Promise<void> {
-  await mkdir(dir, { recursive: true })
-  if (owner && isRoot()) await chown(dir, owner.uid, owner.gid)
-}
 
 /** Where the symlink `link` points, resolved to an absolute path; undefined when it is not a symlink. */
 export async function readLinkTarget(link: string): Promise<string | undefined> {
@@ -71,12 +72,11 @@ export async function readLinkTarget(link: string): Promise<string | undefined> 
  * Points the symlink `link` at `target` with one rename(2): a reader sees the old or the new
  * link, never none. The link is relative, so the checkout can move.
  */
-export async function swapSymlink(link: string, target: string, owner?: RunAs): Promise<void> {
+export async function swapSymlink(link: string, target: string): Promise<void> {
   const dir = path.dirname(link)
   const tmp = `${link}.tmp`
   await rm(tmp, { force: true })
   await symlink(path.relative(dir, target), tmp)
-  if (owner && isRoot()) await lchown(tmp, owner.uid, owner.gid)
   await rename(tmp, link)
   await fsyncDir(dir)
 }

@@ -1,15 +1,19 @@
 import { simpleGit, type SimpleGit } from 'simple-git'
-import type { RunAs } from './exec'
+import { parseLsRemoteTags } from '../shared/ls-remote'
 
 /** The git operations the updater needs, run in the checkout as its owner, without a shell. */
 export interface Git {
   headCommit(): Promise<string>
+  /** `git describe --tags` of HEAD against release tags (`v1.2.0`, `v1.2.0-3-gabc1234`); undefined without one. */
+  describe(): Promise<string | undefined>
   /** The branch HEAD is on, or undefined when detached. */
   currentBranch(): Promise<string | undefined>
-  /** `git status --porcelain` paths that make the checkout unclean (ignored files never count). */
-  changedPaths(): Promise<string[]>
+  /** `git status --porcelain` paths that make the checkout unclean (ignored files never count; untracked ones unless told). */
+  changedPaths(opts?: { untracked?: boolean }): Promise<string[]>
+  /** Top-level entries of a worktree that git does not track (untracked or ignored): what a build made there. */
+  untrackedTopLevel(worktree: string): Promise<string[]>
   remoteUrl(): Promise<string | undefined>
-  /** Release tags on origin and the commit each points to (annotated tags peeled). */
+  /** Tags on the remote and the commit each points to (annotated tags peeled). */
   remoteTags(): Promise<Map<string, string>>
   fetchTags(): Promise<void>
   /** The commit a local tag points to, or undefined when there is no such tag. */
@@ -22,30 +26,30 @@ export interface Git {
   revParse(ref: string): Promise<string | undefined>
 }
 
-export function createGit(dir: string, opts: { runAs?: RunAs; signal?: AbortSignal } = {}): Git {
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    // Never wait for a password on a terminal nobody watches.
-    GIT_TERMINAL_PROMPT: '0',
-    LANG: 'C',
-    ...(opts.runAs ? { HOME: opts.runAs.home, USER: opts.runAs.name } : process.env.HOME ? { HOME: process.env.HOME } : {}),
-  }
-  for (const k of ['SSH_AUTH_SOCK', 'GIT_SSH_COMMAND', 'GIT_CONFIG_NOSYSTEM', 'GIT_CONFIG_GLOBAL', 'http_proxy', 'https_proxy', 'no_proxy']) {
-    const v = process.env[k]
-    if (v !== undefined) env[k] = v
-  }
+/**
+ * git in the checkout, as the user the updater runs as, in the environment given (the clean one
+ * builds get: no caller's GIT_* variables), fetching from `remote`.
+ */
+export function createGit(dir: string, opts: { env: Record<string, string>; remote?: string; signal?: AbortSignal }): Git {
+  const remote = opts.remote ?? 'origin'
   const git: SimpleGit = simpleGit({
     baseDir: dir,
     // simple-git refuses git-behaviour variables unless named; these are the ones we set on purpose.
     allowEnvironment: ['GIT_TERMINAL_PROMPT', 'GIT_SSH_COMMAND', 'GIT_CONFIG_NOSYSTEM', 'GIT_CONFIG_GLOBAL'],
-    ...(opts.runAs ? { spawnOptions: { uid: opts.runAs.uid, gid: opts.runAs.gid } } : {}),
     ...(opts.signal ? { abort: opts.signal } : {}),
-  }).env(env)
+  }).env(opts.env)
 
   const raw = (args: string[]) => git.raw(args)
   return {
     async headCommit() {
       return (await raw(['rev-parse', 'HEAD'])).trim()
+    },
+    async describe() {
+      try {
+        return (await raw(['describe', '--tags', '--match', 'v[0-9]*.[0-9]*.[0-9]*', '--abbrev=7'])).trim() || undefined
+      } catch {
+        return undefined
+      }
     },
     async currentBranch() {
       try {
@@ -55,33 +59,29 @@ export function createGit(dir: string, opts: { runAs?: RunAs; signal?: AbortSign
         return undefined
       }
     },
-    async changedPaths() {
-      const out = await raw(['status', '--porcelain=v1', '-z', '--untracked-files=normal'])
-      return out.split('\0').filter(Boolean).map((l) => l.slice(3))
+    async changedPaths(o = {}) {
+      const out = await raw(['status', '--porcelain=v1', '-z', `--untracked-files=${o.untracked === false ? 'no' : 'normal'}`])
+      // -z: a rename's old name follows as an entry of its own, without a status.
+      return out.split('\0').filter((l) => /^.. /.test(l)).map((l) => l.slice(3))
+    },
+    async untrackedTopLevel(worktree) {
+      const out = await raw(['-C', worktree, 'status', '--porcelain=v1', '-z', '--untracked-files=normal', '--ignored=traditional'])
+      const names = new Set<string>()
+      for (const l of out.split('\0')) if (l.startsWith('?? ') || l.startsWith('!! ')) names.add(l.slice(3).replace(/\/$/, '').split('/')[0]!)
+      return [...names].sort()
     },
     async remoteUrl() {
       try {
-        return (await raw(['remote', 'get-url', 'origin'])).trim() || undefined
+        return (await raw(['remote', 'get-url', remote])).trim() || undefined
       } catch {
         return undefined
       }
     },
     async remoteTags() {
-      const out = await raw(['ls-remote', '--tags', 'origin'])
-      const tags = new Map<string, string>()
-      const peeled = new Map<string, string>()
-      for (const line of out.split('\n')) {
-        const [sha, ref] = line.trim().split(/\s+/)
-        if (!sha || !ref?.startsWith('refs/tags/')) continue
-        const name = ref.slice('refs/tags/'.length)
-        if (name.endsWith('^{}')) peeled.set(name.slice(0, -3), sha)
-        else tags.set(name, sha)
-      }
-      for (const [name, sha] of peeled) tags.set(name, sha)
-      return tags
+      return parseLsRemoteTags(await raw(['ls-remote', '--tags', remote]))
     },
     async fetchTags() {
-      await raw(['fetch', '--tags', '--prune', '--no-recurse-submodules', 'origin'])
+      await raw(['fetch', '--tags', '--prune', '--no-recurse-submodules', remote])
     },
     async tagCommit(tag) {
       return this.revParse(`refs/tags/${tag}^{commit}`)

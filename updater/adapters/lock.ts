@@ -4,7 +4,7 @@ import { writeJsonAtomic } from '../shared/atomic-write'
 import { UpdateError } from '../shared/errors'
 import { isStale, isUnfinished, readJournal } from '../shared/journal'
 import type { Logger } from '../shared/log'
-import type { Paths } from '../shared/paths'
+import type { AppPaths } from '../shared/paths'
 import { isProcessAlive, processStartTime } from '../shared/pidfile'
 import { LOCK_STALE_MS, LOCK_UPDATE_MS, lockOwnerFile, readLockOwner } from '../shared/update-activity'
 import { killGroup } from './exec'
@@ -23,10 +23,10 @@ export interface UpdateLock {
  * The one-updater-at-a-time lock: proper-lockfile's `data/update.lock` directory plus an owner
  * record, so a holder that was killed is noticed at once instead of after the stale time.
  */
-export function createUpdateLock(paths: Paths, opts: { log: Logger; staleAfterMs: number; now?: () => Date }): UpdateLock {
+export function createUpdateLock(paths: Pick<AppPaths, 'lock' | 'journal' | 'stateDir'>, opts: { log: Logger; staleAfterMs: number; now?: () => Date }): UpdateLock {
   const now = opts.now ?? (() => new Date())
   const tryLock = () =>
-    lockfile.lock(paths.dataDir, {
+    lockfile.lock(paths.stateDir, {
       lockfilePath: paths.lock,
       realpath: false,
       stale: LOCK_STALE_MS,

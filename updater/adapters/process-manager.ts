@@ -1,39 +1,43 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { chownSync, mkdirSync, openSync, closeSync, writeSync, fstatSync } from 'node:fs'
+import { mkdirSync, openSync, closeSync, writeSync, fstatSync } from 'node:fs'
 import { open, readFile } from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
 import { UpdateError } from '../shared/errors'
 import type { Logger } from '../shared/log'
-import type { Paths } from '../shared/paths'
+import type { AppPaths } from '../shared/paths'
 import { isProcessAlive, readPidFile, removePidFileIfOurs, writePidFile } from '../shared/pidfile'
-import type { RunAs } from './exec'
 import { readReleaseManifest } from './release-manifest'
 import type { ServiceManager, ServiceState } from './service-manager'
 
 export interface ProcessManagerOptions {
-  paths: Paths
-  host: string
-  port: number
+  paths: Pick<AppPaths, 'appDir' | 'current' | 'pidFile' | 'logs'>
+  /** How the app starts: argv (`{serverEntry}` stands for the release's entry file in `current`), cwd inside the checkout. */
+  command: { argv: string[]; cwd: string | undefined }
+  /** The environment it starts in. */
+  env: Record<string, string | undefined>
+  /** Where the app listens: something else listening there is refused before a start. */
+  listen?: { host: string; port: number }
   log: Logger
-  /** The server runs as the checkout's owner when the updater is root. */
-  runAs?: RunAs
-  env?: NodeJS.ProcessEnv
   /** SIGTERM, then SIGKILL after this long. */
   stopTimeoutMs?: number
+  /** The app's output file in `paths.logs`. Default `app.log`. */
+  logName?: string
 }
 
 /**
- * The `process` service manager (no systemd: a laptop, `npm start`): the server is
- * `node current/<entry>` started detached, tracked by `data/server.pid`, logging to
- * `data/logs/server.log`. While the updater that started it lives, an exit is seen at once.
+ * The `process` service manager (no systemd: a laptop, `npm start`): the app's command started
+ * detached as the user the updater runs as, tracked by a pidfile in the app's state, logging to
+ * `logs/app.log` there. While the updater that started it lives, an exit is seen at once.
  */
 export function createProcessManager(opts: ProcessManagerOptions): ServiceManager {
   const { paths, log } = opts
-  const logFile = path.join(paths.logs, 'server.log')
+  const logFile = path.join(paths.logs, opts.logName ?? 'app.log')
   const stopTimeoutMs = opts.stopTimeoutMs ?? 15_000
   let child: ChildProcess | undefined
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
+  /** Resolves when the last started child has exited and its status is known. */
+  let exited: Promise<void> = Promise.resolve()
   let logOffset = 0
 
   const stop = async () => {
@@ -42,63 +46,58 @@ export function createProcessManager(opts: ProcessManagerOptions): ServiceManage
       if (pf) await removePidFileIfOurs(paths.pidFile, pf.pid)
       return
     }
-    log.info({ pid: pf.pid }, 'stopping server')
+    log.info({ pid: pf.pid }, 'stopping app')
     process.kill(pf.pid, 'SIGTERM')
     const deadline = Date.now() + stopTimeoutMs
     while (isProcessAlive(pf.pid, pf.start) && Date.now() < deadline) await sleep(25)
     if (isProcessAlive(pf.pid, pf.start)) {
-      log.warn({ pid: pf.pid }, 'server ignored SIGTERM, killing it')
+      log.warn({ pid: pf.pid }, 'app ignored SIGTERM, killing it')
       process.kill(pf.pid, 'SIGKILL')
       while (isProcessAlive(pf.pid, pf.start)) await sleep(25)
     }
     await removePidFileIfOurs(paths.pidFile, pf.pid)
   }
 
+  const argvFor = async (): Promise<string[]> => {
+    const manifest = opts.command.argv.includes('{serverEntry}') ? await readReleaseManifest(paths.current) : undefined
+    return opts.command.argv.map((a) => (a === '{serverEntry}' ? path.join(paths.current, manifest?.serverEntry ?? 'server.mjs') : a))
+  }
+
   const start = async () => {
-    const manifest = await readReleaseManifest(paths.current)
-    const entry = path.join(paths.current, manifest?.serverEntry ?? 'server.mjs')
-    if (await isListening(opts.host, opts.port)) {
-      throw new UpdateError('RESTART_FAILED', `something that upkeep did not start listens on ${opts.host}:${opts.port}`, {
-        hint: `Stop it (it has no ${path.relative(paths.appDir, paths.pidFile)}), then run \`upkeep recover\`.`,
+    const [file, ...args] = await argvFor()
+    const cwd = opts.command.cwd ? path.resolve(paths.appDir, opts.command.cwd) : paths.appDir
+    if (opts.listen && (await isListening(opts.listen.host, opts.listen.port))) {
+      throw new UpdateError('RESTART_FAILED', `something that upkeep did not start listens on ${opts.listen.host}:${opts.listen.port}`, {
+        hint: `Stop it (it is not the process in ${paths.pidFile}), then run \`upkeep recover\`.`,
         step: 'restart',
       })
     }
     mkdirSync(paths.logs, { recursive: true })
     const fd = openSync(logFile, 'a', 0o640)
-    // Started by root for the checkout's owner: the server (and the updater it launches) write here too.
-    if (opts.runAs && process.getuid?.() === 0) {
-      chownSync(paths.logs, opts.runAs.uid, opts.runAs.gid)
-      chownSync(logFile, opts.runAs.uid, opts.runAs.gid)
-    }
-    writeSync(fd, `--- upkeep starting ${entry} at ${new Date().toISOString()}\n`)
+    writeSync(fd, `--- upkeep starting ${[file, ...args].join(' ')} at ${new Date().toISOString()}\n`)
     logOffset = fstatSync(fd).size
-    const env = { ...(opts.env ?? process.env) }
-    // The updater's own knobs and systemd's socket variables are not the server's.
-    for (const k of Object.keys(env)) if (k.startsWith('UPKEEP_TEST_') || k.startsWith('LISTEN_')) delete env[k]
     exit = undefined
-    child = spawn(process.execPath, [entry], {
-      cwd: paths.appDir,
-      env,
-      detached: true,
-      stdio: ['ignore', fd, fd],
-      ...(opts.runAs ? { uid: opts.runAs.uid, gid: opts.runAs.gid } : {}),
-    })
+    child = spawn(file!, args, { cwd, env: opts.env, detached: true, stdio: ['ignore', fd, fd] })
     closeSync(fd)
     const started = child
+    exited = new Promise<void>((resolve) => {
+      started.once('exit', (code, signal) => {
+        if (child === started) exit = { code, signal }
+        resolve()
+      })
+    })
     await new Promise<void>((resolve, reject) => {
       started.once('spawn', resolve)
-      started.once('error', (err) => reject(new UpdateError('RESTART_FAILED', `cannot start ${entry}: ${err.message}`, { step: 'restart', cause: err })))
-    })
-    started.once('exit', (code, signal) => {
-      if (child === started) exit = { code, signal }
+      started.once('error', (err) => reject(new UpdateError('RESTART_FAILED', `cannot start ${file}: ${err.message}`, { step: 'restart', cause: err })))
     })
     started.unref()
     await writePidFile(paths.pidFile, started.pid!)
-    log.info({ pid: started.pid, entry }, 'started server')
+    log.info({ pid: started.pid, argv: [file, ...args] }, 'started app')
   }
 
   return {
     kind: 'process',
+    units: [opts.command.argv.join(' ')],
     start,
     stop,
     async restart() {
@@ -106,11 +105,14 @@ export function createProcessManager(opts: ProcessManagerOptions): ServiceManage
       await start()
     },
     async state(): Promise<ServiceState> {
+      const pf = await readPidFile(paths.pidFile)
+      const alive = pf !== undefined && isProcessAlive(pf.pid, pf.start)
+      // Gone, but its exit not handled yet (a busy machine): wait for it, so the status is known.
+      if (child && !alive && !exit) await Promise.race([exited, new Promise((r) => setTimeout(r, 2000).unref())])
       if (child && exit) {
         return { active: exit.code === 0 ? 'inactive' : 'failed', subState: 'exited', mainPid: undefined, restarts: 0, exitStatus: exit.code ?? (exit.signal ? 128 : undefined) }
       }
-      const pf = await readPidFile(paths.pidFile)
-      if (pf && isProcessAlive(pf.pid, pf.start)) return { active: 'active', subState: 'running', mainPid: pf.pid, restarts: 0, exitStatus: undefined }
+      if (alive) return { active: 'active', subState: 'running', mainPid: pf.pid, restarts: 0, exitStatus: undefined }
       return { active: child ? 'failed' : 'inactive', subState: 'dead', mainPid: undefined, restarts: 0, exitStatus: undefined }
     },
     async recentLogs(lines = 30) {

@@ -1,9 +1,11 @@
 /**
- * The seam between the updater and whatever runs the server: systemd in production
+ * The seam between the updater and whatever runs the app: systemd in production
  * (`createSystemd`, adapters/systemd.ts), a pidfile and a detached process without it
  * (`createProcessManager`, adapters/process-manager.ts).
  */
 export interface ServiceState {
+  /** The unit this state is of (systemd; several units report their worst). */
+  unit?: string
   /** systemd's ActiveState; the process manager maps "running" to `active`, "gone" to `inactive` or `failed`. */
   active: 'active' | 'activating' | 'deactivating' | 'inactive' | 'failed' | 'reloading' | 'unknown'
   /** systemd's SubState (`running`, `auto-restart`, `dead`…), or the process manager's own word. */
@@ -18,11 +20,13 @@ export interface ServiceState {
 
 export interface ServiceManager {
   readonly kind: 'systemd' | 'process'
-  /** Stops the server if it runs and starts it again; resolves once the start was issued. */
+  /** What it manages, for messages: unit names, or the command's name. */
+  readonly units: readonly string[]
+  /** Stops the app if it runs and starts it again (several units: in order); resolves once the start was issued. */
   restart(): Promise<void>
   start(): Promise<void>
   stop(): Promise<void>
   state(): Promise<ServiceState>
-  /** The server's last log lines, attached to a failed health step. */
+  /** The app's last log lines since the last start, attached to a failed health step. */
   recentLogs(lines?: number): Promise<string[]>
 }

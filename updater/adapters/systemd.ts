@@ -13,33 +13,33 @@ export interface CommandResult {
 export type RunCommand = (file: string, args: string[], opts: { timeoutMs: number }) => Promise<CommandResult>
 
 export interface SystemdOptions {
-  /** The server's unit. Default `upkeep.service`. */
-  unit?: string
-  /** The socket unit that activates it (stopped with it, reset with it). Default `upkeep.socket`; `null` for none. */
-  socket?: string | null
+  /** The app's units, restarted in this order (stopped in reverse). Default `upkeep.service`. */
+  units?: string[]
+  /** Socket units holding the units' listening sockets: never restarted, stopped and reset with the units. Default `upkeep.socket`. */
+  sockets?: string[]
   run?: RunCommand
   /** How long one systemctl call may take; a restart waits for the server's drain (TimeoutStopSec=). Default 60 s. */
   timeoutMs?: number
 }
 
 const ACTIVE_STATES: readonly ServiceState['active'][] = ['active', 'activating', 'deactivating', 'inactive', 'failed', 'reloading']
-const STATE_PROPERTIES = 'ActiveState,SubState,MainPID,NRestarts,ExecMainStatus,ExecMainCode,LoadState'
+const STATE_PROPERTIES = 'Id,ActiveState,SubState,MainPID,NRestarts,ExecMainStatus,ExecMainCode,LoadState'
 // ExecMainCode is a waitid() si_code: CLD_EXITED, CLD_KILLED, CLD_DUMPED.
 const CLD_EXITED = 1
 const CLD_KILLED = 2
 const CLD_DUMPED = 3
 
 /**
- * The ServiceManager for production: `systemctl` and `journalctl` on the server's unit. The
- * updater runs in a unit of its own (upkeep-updater.service), so restarting the server's unit
- * never kills the updater.
+ * The ServiceManager for production: `systemctl` and `journalctl` on the app's units. The
+ * updater runs in a unit of its own (upkeep-updater.service), so restarting an app's units
+ * (Upkeep's own included) never kills the updater.
  */
 export function createSystemd(opts: SystemdOptions = {}): ServiceManager {
-  const unit = opts.unit ?? 'upkeep.service'
-  const socket = opts.socket === undefined ? 'upkeep.socket' : opts.socket
+  const units = opts.units ?? ['upkeep.service']
+  const sockets = opts.sockets ?? (opts.units ? [] : ['upkeep.socket'])
   const run = opts.run ?? runWithExeca
   const timeoutMs = opts.timeoutMs ?? 60_000
-  const units = socket ? [unit, socket] : [unit]
+  const all = [...units, ...sockets]
   /** Journal position just before our last start/restart: recentLogs() shows what came after. */
   let startCursor: string | undefined
 
@@ -48,7 +48,7 @@ export function createSystemd(opts: SystemdOptions = {}): ServiceManager {
       return await run(file, args, { timeoutMs })
     } catch (err) {
       throw new UpdateError('RESTART_FAILED', `cannot run ${file}: ${err instanceof Error ? err.message : String(err)}`, {
-        hint: 'Upkeep with UPKEEP_SERVICE_MANAGER=systemd needs systemctl and journalctl on PATH.',
+        hint: 'The systemd service manager needs systemctl and journalctl on PATH.',
         cause: err,
       })
     }
@@ -59,7 +59,7 @@ export function createSystemd(opts: SystemdOptions = {}): ServiceManager {
     if (r.exitCode === 0) return
     const what = (r.stderr || r.stdout).trim() || `exit status ${r.exitCode}`
     throw new UpdateError('RESTART_FAILED', `systemctl ${verb} ${names.join(' ')} failed: ${what}`, {
-      hint: r.exitCode === 5 ? `Is Upkeep installed? ${unit} is not loaded (install.sh installs it).` : `See why: systemctl status ${unit}; journalctl -u ${unit} -e`,
+      hint: r.exitCode === 5 ? `Is the unit installed? ${names.join(', ')} is not loaded (systemctl list-unit-files ${names[0]}).` : `See why: systemctl status ${names[0]}; journalctl -u ${names[0]} -e`,
     })
   }
 
@@ -71,48 +71,58 @@ export function createSystemd(opts: SystemdOptions = {}): ServiceManager {
   // A unit that hit its start limit (a crash-looping release) refuses every start until it is
   // reset, and its socket fails with it: the rollback's start must not be refused for that.
   const resetFailed = async (): Promise<void> => {
-    await exec('systemctl', ['reset-failed', ...units])
+    await exec('systemctl', ['reset-failed', ...all])
   }
 
   return {
     kind: 'systemd',
+    units,
 
     async restart() {
       await markStart()
       await resetFailed()
-      // The socket stays open across the restart (Requires= starts it if it was down), so
-      // connections made meanwhile wait in its queue instead of being refused.
-      await systemctl('restart', [unit])
+      // In order: a frontend restarts after the backend it talks to. Sockets stay open across the
+      // restart (Requires= starts them if they were down): connections wait in their queue.
+      for (const unit of units) await systemctl('restart', [unit])
     },
 
     async start() {
       await markStart()
       await resetFailed()
-      await systemctl('start', [unit])
+      for (const unit of units) await systemctl('start', [unit])
     },
 
     async stop() {
-      // The socket too: a connection to a listening socket would start the server again.
-      await systemctl('stop', socket ? [socket, unit] : [unit])
+      // The sockets too: a connection to a listening socket would start the app again.
+      await systemctl('stop', [...sockets, ...[...units].reverse()])
     },
 
     async state() {
-      const r = await exec('systemctl', ['show', '-p', STATE_PROPERTIES, unit])
+      const r = await exec('systemctl', ['show', '-p', STATE_PROPERTIES, ...units])
       if (r.exitCode !== 0) {
-        throw new UpdateError('RESTART_FAILED', `cannot read the state of ${unit}: ${(r.stderr || r.stdout).trim()}`, {
+        throw new UpdateError('RESTART_FAILED', `cannot read the state of ${units.join(', ')}: ${(r.stderr || r.stdout).trim()}`, {
           hint: 'Is systemd running? systemctl is-system-running',
         })
       }
-      return parseServiceState(r.stdout)
+      return combineStates(r.stdout.split(/\n\s*\n/).filter((b) => b.trim()).map(parseServiceState))
     },
 
     async recentLogs(lines = 50) {
-      const args = ['--no-pager', '-q', '-u', unit, '-o', 'short-iso', '-n', String(lines)]
+      const args = ['--no-pager', '-q', ...units.flatMap((u) => ['-u', u]), '-o', 'short-iso', '-n', String(lines)]
       if (startCursor) args.push('--after-cursor', startCursor)
       const r = await exec('journalctl', args)
       return r.stdout.split('\n').filter((l) => l.trim() !== '')
     },
   }
+}
+
+const BADNESS: Record<ServiceState['active'], number> = { failed: 6, unknown: 5, inactive: 4, deactivating: 3, activating: 2, reloading: 1, active: 0 }
+
+/** Several units as one: the worst of them speaks for all (a failed frontend fails the app). Pure. */
+export function combineStates(states: ServiceState[]): ServiceState {
+  if (!states.length) return { active: 'unknown', subState: 'none', mainPid: undefined, restarts: 0, exitStatus: undefined }
+  const worst = states.reduce((w, s) => (BADNESS[s.active] > BADNESS[w.active] || (s.subState === 'auto-restart' && w.subState !== 'auto-restart') ? s : w))
+  return { ...worst, mainPid: states[0]!.mainPid, restarts: states.reduce((n, s) => n + s.restarts, 0) }
 }
 
 /** `systemctl show -p …` output (KEY=VALUE lines, in any order) → ServiceState. Pure. */
@@ -134,6 +144,7 @@ export function parseServiceState(show: string): ServiceState {
   // Killed by a signal: report it the way a shell does (128 + signal number).
   const exitStatus = status === undefined ? undefined : code === CLD_EXITED ? status : code === CLD_KILLED || code === CLD_DUMPED ? 128 + status : undefined
   return {
+    ...(p.get('Id') ? { unit: p.get('Id') } : {}),
     active,
     // A unit systemd does not know reads as inactive/dead; say why instead.
     subState: p.get('LoadState') === 'not-found' ? 'not-found' : (p.get('SubState') ?? ''),

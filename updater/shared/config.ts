@@ -18,6 +18,16 @@ export interface Config {
   updateCheckDisabled: boolean
   serviceManager: ServiceManagerKind
   logLevel: LogLevel
+  /** Root of the other apps' update state (journal, history, lock, backups): UPKEEP_STATE_DIR. */
+  stateDir: string
+  /** App definitions, one `<name>.json` each: UPKEEP_APPS_DIR. */
+  appsDir: string
+  /** Upkeep's own health step waits this long for the new version: UPKEEP_HEALTH_TIMEOUT. */
+  healthTimeoutMs: number
+  /** Backups of Upkeep's data kept: UPKEEP_BACKUP_KEEP. */
+  backupKeep: number
+  /** No journal progress for this long: the update is stale, stopped, marked failed: UPKEEP_STALE_AFTER. */
+  staleAfterMs: number
 }
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -114,12 +124,28 @@ export function parseConfig(env: Env, defaults: ConfigDefaults): Config {
     return fail('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`, 'info')
   })()
 
+  // Under systemd the apps' state lives in a directory of root's (each app's own inside it is
+  // its user's), never under a directory the server can write; without systemd everything runs
+  // as one user and stays in the data dir.
+  const stateDir = resolve(get('UPKEEP_STATE_DIR') ?? (serviceManager === 'systemd' ? '/var/lib/upkeep-apps' : path.join(dataDir, 'state')), defaults.cwd)
+  const appsDir = resolve(get('UPKEEP_APPS_DIR') ?? '/etc/upkeep/apps', defaults.cwd)
+
   const updateRepo = get('UPDATE_REPO')
   if (updateRepo !== undefined) {
     const problem = repoProblem(updateRepo)
     // JSON.stringify: the value may hold shell metacharacters or control characters.
     if (problem) fail('UPDATE_REPO', `must be a GitHub repository owner/name, got ${JSON.stringify(updateRepo)}: ${problem} (${REPO_HINT})`, undefined)
   }
+
+  const count = (variable: string, fallback: number, min: number, what: string): number => {
+    const raw = get(variable)
+    if (raw === undefined) return fallback
+    if (!/^\d+$/.test(raw) || Number(raw) < min) return fail(variable, `must be ${what}, at least ${min}, got "${raw}"`, fallback)
+    return Number(raw)
+  }
+  const healthTimeoutMs = count('UPKEEP_HEALTH_TIMEOUT', 60, 1, 'seconds') * 1000
+  const backupKeep = count('UPKEEP_BACKUP_KEEP', 5, 1, 'a number of backups')
+  const staleAfterMs = count('UPKEEP_STALE_AFTER', 1800, 60, 'seconds') * 1000
 
   // Not trimmed: spaces may be part of a password.
   const adminPassword = env.UPKEEP_ADMIN_PASSWORD || undefined
@@ -141,5 +167,10 @@ export function parseConfig(env: Env, defaults: ConfigDefaults): Config {
     updateCheckDisabled,
     serviceManager,
     logLevel,
+    stateDir,
+    appsDir,
+    healthTimeoutMs,
+    backupKeep,
+    staleAfterMs,
   }
 }

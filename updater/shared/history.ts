@@ -8,8 +8,10 @@ import type { ErrorInfo, Outcome, StepName } from './journal'
  */
 export interface HistoryEntry {
   id: string
+  /** The app (absent in entries of Upkeep itself made before there were apps). */
+  app?: string
   kind: 'update' | 'rollback'
-  trigger: 'cli' | 'request'
+  trigger: 'cli' | 'request' | 'auto'
   from: { version: string; tag?: string; commit?: string }
   to: { version: string; tag: string; commit?: string }
   status: Outcome

@@ -41,9 +41,13 @@ export interface ReleaseRef {
 export interface Journal {
   schema: 1
   updateId: string
+  /** The app being updated (absent in journals of Upkeep itself made before there were apps). */
+  app?: string
+  /** Version of the updater that started this update: its copy settles it after a crash. */
+  updaterVersion?: string
   /** `update` installs a release; `rollback` is `upkeep rollback` to server.bak. */
   kind: 'update' | 'rollback'
-  trigger: 'cli' | 'request'
+  trigger: 'cli' | 'request' | 'auto'
   /** The updater process that owns this update (and its start time, against pid reuse). */
   pid: number
   pidStart?: number
@@ -56,7 +60,14 @@ export interface Journal {
     /** Target of `server.bak` before the update, restored by rollback. */
     bak?: string
   }
-  to: ReleaseRef & { tag: string }
+  to: ReleaseRef & {
+    tag: string
+    /** `in-place` layout: the staging checkout the build ran in, and what it made there (top-level names). */
+    staging?: string
+    outputs?: string[]
+  }
+  /** `in-place` layout: the previous build's entries moved to `.upkeep/previous` at the switch. */
+  movedAside?: string[]
   options: { backup: boolean; force: boolean }
   state: 'running' | 'rolling_back' | 'done'
   steps: JournalStep[]

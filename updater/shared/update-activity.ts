@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises'
 import { readDataFile } from './data-file'
 import { isStale, isUnfinished, readJournal, type Journal } from './journal'
-import type { Paths } from './paths'
+import type { AppPaths } from './paths'
 import { isProcessAlive, processStartTime } from './pidfile'
 
 /** proper-lockfile refreshes the lock directory's mtime this often (and calls it stale after LOCK_STALE_MS). */
@@ -15,12 +15,12 @@ export interface LockOwner {
   since: string
 }
 
-export function lockOwnerFile(paths: Pick<Paths, 'lock'>): string {
+export function lockOwnerFile(paths: Pick<AppPaths, 'lock'>): string {
   return `${paths.lock}.owner.json`
 }
 
 /** The lock's owner as an updater recorded it; root kills that pid's group when stale, so a forged record is ignored. */
-export async function readLockOwner(paths: Pick<Paths, 'lock'>): Promise<LockOwner | undefined> {
+export async function readLockOwner(paths: Pick<AppPaths, 'lock'>): Promise<LockOwner | undefined> {
   try {
     const v = JSON.parse((await readDataFile(lockOwnerFile(paths), { maxBytes: 4096, trustedOnly: true })) ?? '') as LockOwner
     return typeof v.pid === 'number' ? v : undefined
@@ -34,7 +34,7 @@ export async function readLockOwner(paths: Pick<Paths, 'lock'>): Promise<LockOwn
  * one without an owner record yet, or whose owner this process cannot see, is held while
  * proper-lockfile keeps it fresh.
  */
-export async function isLockHeld(paths: Pick<Paths, 'lock'>, now: Date = new Date()): Promise<boolean> {
+export async function isLockHeld(paths: Pick<AppPaths, 'lock'>, now: Date = new Date()): Promise<boolean> {
   let mtime: number
   try {
     mtime = (await stat(paths.lock)).mtimeMs
@@ -68,7 +68,7 @@ export type Activity =
   | { state: 'interrupted'; journal: Journal; stale: boolean }
 
 /** What the server needs to know before accepting an update request. Reads only. */
-export async function updateActivity(paths: Pick<Paths, 'lock' | 'journal' | 'request'>, now: Date = new Date(), staleAfterMs?: number): Promise<Activity> {
+export async function updateActivity(paths: Pick<AppPaths, 'lock' | 'journal' | 'request'>, now: Date = new Date(), staleAfterMs?: number): Promise<Activity> {
   // The updater holds the lock from before its first journal write until after its last, so a
   // journal read between two looks that find the lock free is not being written: read it there.
   // (Read before the lock alone, an update ending in between looked interrupted.)

@@ -1,13 +1,14 @@
-import { access, readFile, rename, rm } from 'node:fs/promises'
+import { access, readdir, readFile, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { UpdateError } from '../shared/errors'
 import { processStartTime } from '../shared/pidfile'
 import { versionFromDescribe } from '../shared/version'
 import { ExecError } from '../adapters/exec'
 import { readLinkTarget } from '../adapters/fs'
-import { writeReleaseManifest } from '../adapters/release-manifest'
-import { expandCommand, parseAppConfig, type AppConfig } from '../app-config'
+import { readReleaseManifest, writeReleaseManifest } from '../adapters/release-manifest'
+import { expandCommand, parseRepoBuildConfig, planBuild, type RepoBuildConfig } from '../app-config'
 import type { Step, StepContext } from '../context'
+import { ownEntries } from './preflight'
 
 /** Build output lines sent to the live log before the rest is only counted. */
 const MAX_LOG_LINES = 2000
@@ -32,12 +33,12 @@ export async function cleanStaging(ctx: Pick<StepContext, 'paths' | 'git'>, tag:
   await rm(outDirFor(staging), { recursive: true, force: true })
 }
 
-async function readAppConfig(dir: string): Promise<AppConfig> {
+async function readRepoConfig(dir: string): Promise<RepoBuildConfig> {
   let text: string
   try {
     text = await readFile(path.join(dir, 'upkeep.json'), 'utf8')
   } catch {
-    return parseAppConfig(undefined)
+    return parseRepoBuildConfig(undefined)
   }
   let value: unknown
   try {
@@ -45,7 +46,51 @@ async function readAppConfig(dir: string): Promise<AppConfig> {
   } catch (err) {
     throw new UpdateError('BAD_CONFIG', `upkeep.json of the release is not valid JSON: ${(err as Error).message}`, { step: 'build' })
   }
-  return parseAppConfig(value)
+  return parseRepoBuildConfig(value)
+}
+
+async function runBuildCommand(ctx: StepContext, raw: string[], argv: string[], staging: string, logged: { n: number }): Promise<void> {
+  const { j, paths } = ctx
+  try {
+    await ctx.exec(argv[0]!, argv.slice(1), {
+      cwd: staging,
+      signal: ctx.signal,
+      timeoutMs: ctx.app.build.timeoutMs,
+      onSpawn: async (pid) => {
+        j.child = { pid, start: processStartTime(pid), argv }
+        await ctx.save()
+      },
+      onLine: (line) => {
+        void ctx.touch()
+        if (logged.n++ < MAX_LOG_LINES) void ctx.emit({ type: 'log', level: 'info', step: 'build', message: line })
+      },
+    })
+  } catch (err) {
+    if (!(err instanceof ExecError)) throw err
+    const output = err.tail.join('\n')
+    if (/ENOSPC|No space left on device/.test(output)) {
+      throw new UpdateError('DISK_FULL', `build failed: no space left on device while running ${raw.join(' ')}; output:\n${output}`, {
+        step: 'build',
+        hint: `Free space on the disk of ${paths.stagingRoot}; the running version was not touched.`,
+      })
+    }
+    const how = err.timedOut
+      ? `did not finish within ${Math.round(ctx.app.build.timeoutMs / 1000)} s`
+      : err.code === undefined
+        ? 'could not start'
+        : err.signal
+          ? `was killed by ${err.signal}`
+          : `exited ${err.code}`
+    throw new UpdateError('BUILD_FAILED', `build failed: ${raw.join(' ')} ${how}; output:\n${output}`, {
+      step: 'build',
+      hint:
+        err.code === undefined && !err.timedOut
+          ? `Is ${argv[0]} installed and on the PATH the updater gives builds? The running version was not touched.`
+          : `The running version was not touched. Fix the release, or build it by hand to see more: git worktree add /tmp/b ${j.to.tag} && cd /tmp/b && ${expandCommand(raw, '/tmp/b-out').join(' ')}`,
+    })
+  } finally {
+    delete j.child
+  }
 }
 
 // Build in staging so a failed build never touches the running release or the checkout.
@@ -57,68 +102,57 @@ export const build: Step = {
     const out = outDirFor(staging)
     await cleanStaging(ctx, j.to.tag)
     await git.worktreeAdd(staging, j.to.commit!)
-    const app = await readAppConfig(staging)
-    const outDir = app.outDir === '{out}' ? out : path.join(staging, app.outDir)
+    const plan = planBuild(ctx.app, await readRepoConfig(staging))
 
     const commands: { argv: string[]; durationMs: number }[] = []
-    let logged = 0
-    for (const raw of app.buildCommands) {
+    const logged = { n: 0 }
+    for (const raw of plan.commands) {
       const argv = expandCommand(raw, out)
       await ctx.emit({ type: 'log', level: 'info', step: 'build', message: `$ ${argv.join(' ')}` })
       const t0 = performance.now()
-      try {
-        await ctx.exec(argv[0]!, argv.slice(1), {
-          cwd: staging,
-          signal: ctx.signal,
-          onSpawn: async (pid) => {
-            j.child = { pid, start: processStartTime(pid), argv }
-            await ctx.save()
-          },
-          onLine: (line) => {
-            void ctx.touch()
-            if (logged++ < MAX_LOG_LINES) void ctx.emit({ type: 'log', level: 'info', step: 'build', message: line })
-          },
-        })
-      } catch (err) {
-        if (err instanceof ExecError) {
-          const output = err.tail.join('\n')
-          if (/ENOSPC|No space left on device/.test(output)) {
-            throw new UpdateError('DISK_FULL', `build failed: no space left on device while running ${raw.join(' ')}; output:\n${output}`, {
-              step: 'build',
-              hint: `Free space on the disk of ${paths.stagingRoot}; the running version was not touched.`,
-            })
-          }
-          const shown = raw.join(' ')
-          const how = err.code === undefined ? 'could not start' : err.signal ? `was killed by ${err.signal}` : `exited ${err.code}`
-          throw new UpdateError('BUILD_FAILED', `build failed: ${shown} ${how}; output:\n${output}`, {
-            step: 'build',
-            hint: `The running version was not touched. Fix the release, or build it by hand to see more: git worktree add /tmp/b ${j.to.tag} && cd /tmp/b && ${expandCommand(raw, '/tmp/b-out').join(' ')}`,
-          })
-        }
-        throw err
-      } finally {
-        delete j.child
-      }
+      await runBuildCommand(ctx, raw, argv, staging, logged)
       commands.push({ argv, durationMs: Math.round(performance.now() - t0) })
     }
     await ctx.save()
 
-    try {
-      await access(path.join(outDir, app.serverEntry))
-    } catch {
-      throw new UpdateError('BUILD_FAILED', `the build produced no ${app.serverEntry} in ${path.relative(paths.appDir, outDir)}`, {
+    if (ctx.app.build.layout === 'in-place') {
+      // What the build made beside the tracked files is what the switch moves into the checkout.
+      const own = new Set(ownEntries(ctx).filter((n) => n !== 'node_modules'))
+      j.to.staging = staging
+      j.to.outputs = (await git.untrackedTopLevel(staging)).filter((n) => !own.has(n))
+      await ctx.save()
+      return { commands, outputs: j.to.outputs }
+    }
+
+    const outDir = plan.output === '{out}' ? out : path.join(staging, plan.output)
+    if (!(await readdir(outDir).then((names) => names.length > 0, () => false))) {
+      throw new UpdateError('BUILD_FAILED', `the build produced nothing in ${plan.output === '{out}' ? 'its output directory ({out})' : plan.output}`, {
         step: 'build',
-        hint: 'Check "outDir" and "serverEntry" in upkeep.json, or the build script’s --out handling.',
+        hint: 'Check "build.output" in the app definition (or "outDir" in upkeep.json), and that the build writes there.',
       })
     }
-    await writeReleaseManifest(outDir, {
-      tag: j.to.tag,
-      version: versionFromDescribe(j.to.tag),
-      commit: j.to.commit!,
-      serverEntry: app.serverEntry,
-      healthPath: app.healthPath,
-      builtAt: ctx.clock.now().toISOString(),
-    })
+    if (plan.serverEntry) {
+      try {
+        await access(path.join(outDir, plan.serverEntry))
+      } catch {
+        throw new UpdateError('BUILD_FAILED', `the build produced no ${plan.serverEntry} in ${path.relative(paths.appDir, outDir)}`, {
+          step: 'build',
+          hint: 'Check "outDir" and "serverEntry" in upkeep.json, or the build script’s --out handling.',
+        })
+      }
+    }
+    // A build that describes itself (Upkeep's own does) is the one writer of its manifest.
+    const own = await readReleaseManifest(outDir)
+    if (!own || own.commit !== j.to.commit) {
+      await writeReleaseManifest(outDir, {
+        tag: j.to.tag,
+        version: versionFromDescribe(j.to.tag),
+        commit: j.to.commit!,
+        serverEntry: plan.serverEntry ?? '',
+        ...(plan.healthPath ? { healthPath: plan.healthPath } : {}),
+        builtAt: ctx.clock.now().toISOString(),
+      })
+    }
     const release = await releaseDirFor(ctx, j.to.tag)
     await rm(release, { recursive: true, force: true })
     await rename(outDir, release)

@@ -30,7 +30,9 @@ export const commit: Step = {
       ctx.log.warn({ err }, 'could not prune old builds')
       return []
     })
-    const backups = await pruneBackups(ctx.paths.backupDir, ctx.tunables.backupKeep).catch(() => [])
+    // In place, the previous build's entries were kept only for a rollback of this update.
+    if (ctx.app.build.layout === 'in-place') await rm(ctx.paths.previousOutputs, { recursive: true, force: true }).catch(() => {})
+    const backups = await pruneBackups(ctx.paths.backupDir, ctx.app.name, ctx.app.data.keep).catch(() => [])
     return { prunedReleases: releases, prunedBackups: backups.length }
   },
 }

@@ -4,35 +4,61 @@ import type { HealthAnswer } from '../adapters/http'
 import { readReleaseManifest } from '../adapters/release-manifest'
 import type { Step, StepContext } from '../context'
 
-const POLL_MS = 200
 /** systemd may show a unit `inactive` for a moment right after a restart was issued. */
 const INACTIVE_GRACE_MS = 1500
+/** An answer with the right status but no version is given up on after this many polls in a row (and this long). */
+const NO_VERSION_POLLS = 5
+const NO_VERSION_MS = 3000
 
 function describe(a: HealthAnswer | undefined): string {
   if (!a) return 'no answer'
   return `HTTP ${a.status}${a.version ? `, version ${a.version}` : ''}`
 }
 
+export interface HealthTarget {
+  /** The version that must answer (ignored when the definition recognises none). */
+  version: string
+  /** The release being checked, whose upkeep.json may say where its health endpoint is. */
+  release?: string
+  step: 'health' | 'rollback'
+}
+
 /**
- * Polls the health endpoint until it reports `version`. A server that exits, or a unit that
- * fails or restarts by itself, fails at once (not at the timeout), with its last log lines.
+ * Polls the app's health endpoint until it answers with the expected status and, when the
+ * definition says where the version is, reports `target.version`. An app that exits, or a unit
+ * that fails or restarts by itself, fails at once (not at the timeout), with its last log lines.
+ * An app that answers but reports no version, or another one, fails with exactly that.
  */
-export async function waitHealthy(ctx: StepContext, version: string, opts: { release?: string; step: 'health' | 'rollback' }): Promise<{ waitedMs: number; polls: number }> {
-  const want = versionFromDescribe(version)
-  const healthPath = (opts.release && (await readReleaseManifest(opts.release))?.healthPath) || '/api/health'
+export async function waitHealthy(ctx: StepContext, target: HealthTarget): Promise<{ waitedMs: number; polls: number }> {
+  const { health } = ctx.app
+  const want = versionFromDescribe(target.version)
+  const pathname = (target.release && (await readReleaseManifest(target.release))?.healthPath) || undefined
+  const url = pathname ? new URL(pathname, health.url).href : health.url
   const t0 = ctx.clock.now().getTime()
-  const deadline = t0 + ctx.tunables.healthTimeoutMs
+  const deadline = t0 + health.timeoutMs
   const baseline = await ctx.services.state()
   let last: HealthAnswer | undefined
   let polls = 0
+  let noVersionSince: { at: number; polls: number } | undefined
   for (;;) {
     polls++
-    last = await ctx.health(healthPath, ctx.signal)
-    if (last && last.status === 200 && last.version && versionFromDescribe(last.version) === want) {
-      return { waitedMs: ctx.clock.now().getTime() - t0, polls }
-    }
+    last = await ctx.health(ctx.signal, pathname)
+    const now = ctx.clock.now().getTime()
+    if (last && last.status === health.expectStatus) {
+      if (health.version.kind === 'none') return { waitedMs: now - t0, polls }
+      if (last.version && versionFromDescribe(last.version) === want) return { waitedMs: now - t0, polls }
+      if (!last.version) {
+        noVersionSince ??= { at: now, polls }
+        if (polls - noVersionSince.polls + 1 >= NO_VERSION_POLLS && now - noVersionSince.at >= NO_VERSION_MS) {
+          throw new UpdateError('HEALTH_CHECK_FAILED', `${url} answers HTTP ${last.status} but reports no version: ${last.versionProblem ?? 'none found'}`, {
+            step: target.step,
+            hint: 'Point "health.version" in the app definition at where the app reports its version (a JSON pointer, a regex or a header), or set it to null when it reports none: then an answer after the restart is enough.',
+          })
+        }
+      } else noVersionSince = undefined
+    } else noVersionSince = undefined
     const state = await ctx.services.state()
-    const elapsed = ctx.clock.now().getTime() - t0
+    const elapsed = now - t0
     const crashed =
       state.active === 'failed' ||
       state.subState === 'auto-restart' ||
@@ -40,21 +66,29 @@ export async function waitHealthy(ctx: StepContext, version: string, opts: { rel
       (state.active === 'inactive' && elapsed > INACTIVE_GRACE_MS)
     if (crashed) {
       const logs = await ctx.services.recentLogs(20)
+      const what = state.unit ?? (ctx.services.kind === 'systemd' ? ctx.services.units.join(', ') : 'the app')
       const how =
         state.exitStatus !== undefined ? `exited with status ${state.exitStatus}` : state.active === 'failed' ? `has exited (${state.subState})` : `is ${state.active} (${state.subState})`
-      throw new UpdateError('HEALTH_CHECK_FAILED', `${version} is not running: the server ${how}${logs.length ? `; output:\n${logs.join('\n')}` : ''}`, {
-        step: opts.step,
-        hint: ctx.services.kind === 'systemd' ? 'See journalctl -u upkeep.service' : `See ${ctx.paths.logs}/server.log`,
+      throw new UpdateError('HEALTH_CHECK_FAILED', `${target.version} is not running: ${what} ${how}${logs.length ? `; output:\n${logs.join('\n')}` : ''}`, {
+        step: target.step,
+        hint: ctx.services.kind === 'systemd' ? `See journalctl ${ctx.services.units.map((u) => `-u ${u}`).join(' ')} -e` : `See ${ctx.paths.logs}`,
       })
     }
-    if (ctx.clock.now().getTime() >= deadline) {
-      throw new UpdateError('HEALTH_CHECK_FAILED', `${version} did not become healthy within ${Math.round(ctx.tunables.healthTimeoutMs / 1000)} s (last answer: ${describe(last)})`, {
-        step: opts.step,
-        hint: 'Raise UPKEEP_HEALTH_TIMEOUT if the app needs longer to start.',
+    if (now >= deadline) {
+      const secs = Math.round(health.timeoutMs / 1000)
+      if (last && last.status === health.expectStatus && last.version) {
+        throw new UpdateError('HEALTH_CHECK_FAILED', `${url} answers HTTP ${last.status} with version ${last.version}, not ${want}, after ${secs} s`, {
+          step: target.step,
+          hint: `The app still runs other code than ${want}: check that its ${ctx.services.kind === 'systemd' ? 'units start' : 'command starts'} it from ${ctx.app.build.layout === 'releases' ? `${ctx.paths.current}/` : ctx.paths.appDir}, which the updater switches.`,
+        })
+      }
+      throw new UpdateError('HEALTH_CHECK_FAILED', `${target.version} did not become healthy within ${secs} s (${url}, last answer: ${describe(last)}; expected HTTP ${health.expectStatus})`, {
+        step: target.step,
+        hint: ctx.app.name === 'upkeep' ? 'Raise UPKEEP_HEALTH_TIMEOUT if Upkeep needs longer to start.' : 'Raise "health.timeoutSeconds" in the app definition if the app needs longer to start, or check "health.url".',
       })
     }
     if (ctx.signal.aborted) throw ctx.signal.reason
-    await ctx.clock.sleep(POLL_MS, ctx.signal)
+    await ctx.clock.sleep(health.intervalMs, ctx.signal)
   }
 }
 
@@ -62,6 +96,9 @@ export async function waitHealthy(ctx: StepContext, version: string, opts: { rel
 export const health: Step = {
   name: 'health',
   async run(ctx) {
-    return waitHealthy(ctx, ctx.j.to.version, { release: ctx.j.to.release!, step: 'health' })
+    const probe = ctx.app.health.version
+    const expect = probe.kind === 'none' ? `HTTP ${ctx.app.health.expectStatus} after the restart` : `version ${ctx.j.to.version}`
+    await ctx.emit({ type: 'log', level: 'info', step: 'health', message: `waiting for ${ctx.app.health.url} to answer with ${expect}` })
+    return waitHealthy(ctx, { version: ctx.j.to.version, ...(ctx.j.to.release ? { release: ctx.j.to.release } : {}), step: 'health' })
   },
 }

@@ -1,67 +1,87 @@
-import { access, chown, constants, mkdir, rm, writeFile } from 'node:fs/promises'
+import { access, constants, mkdir, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { UpdateError } from '../shared/errors'
 import { gitMessage } from '../adapters/git'
 import { compareVersions, isNewer, isReleaseTag } from '../shared/version'
-import { dirSize, foreignOwned, freeBytes, isRoot, mkdirOwned } from '../adapters/fs'
+import { dirSize, foreignOwned, freeBytes } from '../adapters/fs'
 import type { RunAs } from '../adapters/exec'
 import { formatBytes } from '../backup-archive'
 import type { Step, StepContext } from '../context'
 
-/** Entries in the checkout that Upkeep itself creates: they never make it "unclean" or "foreign". */
-export const MANAGED_ENTRIES = ['current', 'server.bak', '.upkeep', 'data', 'backups', 'node_modules', 'current.tmp', 'server.bak.tmp']
+/** Entries in a checkout that Upkeep itself creates: they never make it "unclean" or "foreign". */
+export const MANAGED_ENTRIES = ['current', 'server.bak', '.upkeep', 'current.tmp', 'server.bak.tmp']
 
-/** The command that runs `args` as the checkout's owner from a root shell (or as is). */
-export function asOwnerCommand(args: string, owner: RunAs | undefined): string {
-  return owner && owner.uid !== process.getuid?.() ? `sudo -u ${owner.name} ${args}` : args
+/** Upkeep's own data and backups sit in its checkout; node_modules is everyone's build output. */
+const USUALLY_BUILT = ['node_modules', 'data', 'backups']
+
+/** Top-level names in the checkout that are the app's data or backups (never the checkout's code). */
+export function ownEntries(ctx: Pick<StepContext, 'paths'>): string[] {
+  const inside = [...ctx.paths.dataPaths, ctx.paths.backupDir, ctx.paths.stateDir]
+    .filter((p) => p.startsWith(ctx.paths.appDir + path.sep))
+    .map((p) => path.relative(ctx.paths.appDir, p).split(path.sep)[0]!)
+  return [...new Set([...MANAGED_ENTRIES, ...USUALLY_BUILT, ...inside])]
+}
+
+/** How to run `args` as the app's user from a root shell. */
+export function asUserCommand(args: string, user: RunAs): string {
+  return `sudo -u ${user.name} ${args}`
 }
 
 /** Refuses a checkout git cannot safely work in, with the command that fixes it. */
-export async function verifyOwnership(appDir: string, owner: RunAs): Promise<void> {
-  if (isRoot() && owner.uid === 0) {
-    throw new UpdateError('FOREIGN_OWNER', `the checkout ${appDir} is owned by root; git and npm never run as root`, {
+export async function verifyOwnership(ctx: Pick<StepContext, 'paths' | 'user'>, skip: string[]): Promise<void> {
+  const { appDir } = ctx.paths
+  const owner = (await stat(appDir)).uid
+  if (ctx.user.uid === 0) {
+    throw new UpdateError('FOREIGN_OWNER', `the checkout ${appDir} is owned by root; git and builds never run as root`, {
       step: 'preflight',
-      hint: `Give it to an unprivileged user: useradd --system --home-dir ${appDir} upkeep && chown -R upkeep: ${appDir}`,
+      hint: `Give it to an unprivileged user: useradd --system myapp && chown -R myapp: ${appDir}`,
     })
   }
-  if (!isRoot() && owner.uid !== process.getuid?.()) {
-    throw new UpdateError('FOREIGN_OWNER', `the checkout ${appDir} belongs to ${owner.name}, not to the user running the updater`, {
+  if (owner !== ctx.user.uid) {
+    throw new UpdateError('FOREIGN_OWNER', `the checkout ${appDir} does not belong to ${ctx.user.name}, the user the app is updated as`, {
       step: 'preflight',
-      hint: `Run the updater as ${owner.name} or as root: sudo upkeep update`,
+      hint: `chown -R ${ctx.user.name}: ${appDir} (or set "user" in the app definition to its owner)`,
     })
   }
-  const foreign = await foreignOwned(appDir, owner.uid, MANAGED_ENTRIES)
+  const foreign = await foreignOwned(appDir, ctx.user.uid, skip)
   if (foreign.length) {
-    throw new UpdateError('FOREIGN_OWNER', `files in ${appDir} are not owned by ${owner.name}: ${foreign.join(', ')}`, {
+    throw new UpdateError('FOREIGN_OWNER', `files in ${appDir} are not owned by ${ctx.user.name}: ${foreign.join(', ')}`, {
       step: 'preflight',
-      hint: `Give them back (a \`sudo git pull\` leaves files like these): chown -R ${owner.name}: ${appDir}`,
+      hint: `Give them back (a \`sudo git pull\` or \`sudo npm install\` leaves files like these): chown -R ${ctx.user.name}: ${appDir}`,
     })
   }
 }
 
-export async function verifyCleanWorktree(ctx: Pick<StepContext, 'git' | 'paths' | 'owner'>): Promise<void> {
-  const changed = (await ctx.git.changedPaths()).filter((p) => !MANAGED_ENTRIES.includes(p.replace(/\/$/, '').split('/')[0]!))
+/**
+ * Refuses local edits git would mix with the release or lose. An app that runs from its checkout
+ * (in-place) has untracked files by nature (its build output, its data); only tracked changes count.
+ */
+export async function verifyCleanWorktree(ctx: Pick<StepContext, 'git' | 'paths' | 'user' | 'app'>, skip: string[]): Promise<void> {
+  const untracked = ctx.app.build.layout === 'releases'
+  const changed = (await ctx.git.changedPaths({ untracked })).filter((p) => !skip.includes(p.replace(/\/$/, '').split('/')[0]!))
   if (changed.length) {
     const list = changed.slice(0, 5).join(', ') + (changed.length > 5 ? ` and ${changed.length - 5} more` : '')
     throw new UpdateError('DIRTY_WORKTREE', `the checkout has local changes: ${list}`, {
       step: 'preflight',
-      hint: `Commit or stash them first: ${asOwnerCommand(`git -C ${ctx.paths.appDir} stash push --include-untracked`, ctx.owner)}`,
+      hint: `Commit or stash them first: ${asUserCommand(`git -C ${ctx.paths.appDir} stash push${untracked ? ' --include-untracked' : ''}`, ctx.user)}`,
     })
   }
 }
 
-/** Free space for the backup (about the size of data/) and the build (twice the running release, 64 MiB at least). */
+/** Free space for the backup (about the size of the data) and the build (twice the running release, 64 MiB at least). */
 export async function verifyDiskSpace(ctx: StepContext): Promise<Record<string, number>> {
   const { paths } = ctx
   const facts: Record<string, number> = {}
   if (ctx.j.options.backup) {
-    const need = Math.ceil((await dirSize(paths.dataDir)) * 1.05) + (1 << 20)
+    let data = 0
+    for (const p of paths.dataPaths) data += await dirSize(p)
+    const need = Math.ceil(data * 1.05) + (1 << 20)
     const free = await freeBytes(paths.backupDir)
     Object.assign(facts, { backupNeed: need, backupFree: free })
     if (free < need) {
       throw new UpdateError('DISK_FULL', `not enough space for the backup in ${paths.backupDir}: ${formatBytes(free)} free, about ${formatBytes(need)} needed`, {
         step: 'preflight',
-        hint: 'Free space there (old backups: ls -lt BACKUP_DIR), or set BACKUP_DIR to a larger disk.',
+        hint: `Free space there (old backups: ls -lt ${paths.backupDir}), or move the backups to a larger disk ("data.backupDir" in the app definition, BACKUP_DIR for Upkeep).`,
       })
     }
   }
@@ -79,12 +99,9 @@ export async function verifyDiskSpace(ctx: StepContext): Promise<Record<string, 
   return facts
 }
 
-async function verifyBackupDirWritable(dir: string, owner: RunAs | undefined): Promise<void> {
+async function verifyBackupDirWritable(dir: string): Promise<void> {
   try {
-    // Made here, it belongs to the checkout's owner like the rest (sqlite3 writes its copies in it
-    // as that user); one that exists keeps its owner.
-    const made = await mkdir(dir, { recursive: true, mode: 0o700 })
-    if (made === dir && owner && isRoot()) await chown(dir, owner.uid, owner.gid)
+    await mkdir(dir, { recursive: true, mode: 0o700 })
     await access(dir, constants.W_OK)
     const probe = path.join(dir, `.upkeep-probe-${process.pid}`)
     await writeFile(probe, '')
@@ -92,9 +109,19 @@ async function verifyBackupDirWritable(dir: string, owner: RunAs | undefined): P
   } catch (err) {
     throw new UpdateError('BACKUP_FAILED', `the backup directory ${dir} is not writable: ${(err as Error).message}`, {
       step: 'preflight',
-      hint: 'Create it writable for the updater, or set BACKUP_DIR to another directory.',
+      hint: "Create it writable for the app's user, or set another backup directory.",
       cause: err,
     })
+  }
+}
+
+/** A data path must be a directory (or not exist yet: an app that never ran has none). */
+async function verifyDataPaths(paths: string[]): Promise<void> {
+  for (const p of paths) {
+    const s = await stat(p).catch(() => undefined)
+    if (s && !s.isDirectory()) {
+      throw new UpdateError('BAD_CONFIG', `the data path ${p} is not a directory`, { step: 'preflight', hint: 'List the directory that holds the file in "data.paths".' })
+    }
   }
 }
 
@@ -103,8 +130,10 @@ export const preflight: Step = {
   name: 'preflight',
   async run(ctx) {
     const { j, git, paths } = ctx
-    await verifyOwnership(paths.appDir, ctx.owner)
-    await verifyCleanWorktree(ctx)
+    const skip = ownEntries(ctx)
+    await verifyOwnership(ctx, skip)
+    await verifyCleanWorktree(ctx, skip)
+    await verifyDataPaths(paths.dataPaths)
     if (j.kind === 'update') {
       if (!isReleaseTag(j.to.tag)) {
         throw new UpdateError('BAD_VERSION', `"${j.to.tag}" is not a release tag`, { step: 'preflight', hint: 'Tags look like v1.2.3 (or v1.2.3-rc.1).' })
@@ -113,30 +142,30 @@ export const preflight: Step = {
       try {
         tags = await git.remoteTags()
       } catch (err) {
-        throw new UpdateError('FETCH_FAILED', `cannot list the tags of origin: ${gitMessage(err)}`, {
+        throw new UpdateError('FETCH_FAILED', `cannot list the tags of the app's remote: ${gitMessage(err)}`, {
           step: 'preflight',
-          hint: `Check the network and \`git -C ${paths.appDir} remote get-url origin\`.`,
+          hint: `Check the network and \`git -C ${paths.appDir} remote -v\`.`,
           cause: err,
         })
       }
       const commit = tags.get(j.to.tag)
       if (!commit) {
         const known = [...tags.keys()].filter(isReleaseTag).sort((a, b) => compareVersions(b, a)).slice(0, 5)
-        throw new UpdateError('TAG_NOT_FOUND', `tag ${j.to.tag} is not on origin`, {
+        throw new UpdateError('TAG_NOT_FOUND', `tag ${j.to.tag} is not on the remote`, {
           step: 'preflight',
-          hint: known.length ? `Newest release tags: ${known.join(', ')}.` : 'Origin has no release tags (v1.2.3) yet.',
+          hint: known.length ? `Newest release tags: ${known.join(', ')}.` : 'The remote has no release tags (v1.2.3) yet.',
         })
       }
       j.to.commit = commit
       if (!j.options.force && !isNewer(j.to.version, j.from.version)) {
         throw new UpdateError('NOT_NEWER', `${j.to.tag} is not newer than the running version ${j.from.version}`, {
           step: 'preflight',
-          hint: `To reinstall or downgrade on purpose: upkeep update ${j.to.tag} --force`,
+          hint: `To reinstall or downgrade on purpose: upkeep${ctx.app.name === 'upkeep' ? '' : ` --app ${ctx.app.name}`} update ${j.to.tag} --force`,
         })
       }
     }
-    for (const dir of [paths.upkeepDir, paths.stagingRoot, paths.releases]) await mkdirOwned(dir, ctx.runAs)
-    if (j.options.backup) await verifyBackupDirWritable(paths.backupDir, ctx.runAs)
+    for (const dir of [paths.upkeepDir, paths.stagingRoot, paths.releases]) await mkdir(dir, { recursive: true })
+    if (j.options.backup) await verifyBackupDirWritable(paths.backupDir)
     const disk = await verifyDiskSpace(ctx)
     await ctx.save()
     return { toCommit: j.to.commit, ...disk }

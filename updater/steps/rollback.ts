@@ -5,7 +5,9 @@ import type { Outcome } from '../shared/journal'
 import { removeLink, swapSymlink } from '../adapters/fs'
 import { dataChangedSince, readManifest, restoreBackup } from '../backup-archive'
 import type { StepContext } from '../context'
+import { dataRoots } from './backup'
 import { waitHealthy } from './health'
+import { unswitchInPlace } from './switch'
 
 export type RecoveryMode = 'live' | 'boot'
 
@@ -18,9 +20,9 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-/** A directory under data/.rolled-back/ that does not exist yet (a repeated rollback never overwrites one). */
+/** A directory for the failed version's data that does not exist yet (a repeated rollback never overwrites one). */
 async function asideDirFor(ctx: StepContext): Promise<string> {
-  const base = path.join(ctx.paths.dataDir, '.rolled-back', `${ctx.j.updateId}-${ctx.j.to.tag}`)
+  const base = path.join(ctx.paths.asideRoot, `${ctx.j.updateId}-${ctx.j.to.tag}`)
   for (let i = 0; ; i++) {
     const dir = i ? `${base}.${i}` : base
     if (!(await exists(dir))) return dir
@@ -28,22 +30,25 @@ async function asideDirFor(ctx: StepContext): Promise<string> {
 }
 
 /**
- * Puts everything back as it was before the update: the symlinks, the git ref, and data/
- * when the new version changed it (the failed version's data is moved aside, never deleted).
- * Every part is idempotent, so recovery can run it again after a crash. In `boot` mode
- * (before the server starts) nothing is stopped, started or health-checked.
+ * Puts everything back as it was before the update: the build (symlinks, or the in-place
+ * entries), the git ref, and the data when the new version changed it (the failed version's
+ * data is moved aside, never deleted). Every part is idempotent, so recovery can run it again
+ * after a crash. In `boot` mode (before the app starts) nothing is stopped, started or checked.
  */
 export async function rollBack(ctx: StepContext, mode: RecoveryMode): Promise<{ outcome: Outcome; detail: Record<string, unknown> }> {
   const { j, paths, git } = ctx
   const detail: Record<string, unknown> = { mode }
   if (mode === 'live') {
-    await ctx.services.stop().catch((err: Error) => ctx.log.warn({ err }, 'could not stop the server before rolling back'))
+    await ctx.services.stop().catch((err: Error) => ctx.log.warn({ err }, 'could not stop the app before rolling back'))
   }
 
-  if (j.from.release) await swapSymlink(paths.current, j.from.release, ctx.runAs)
-  else await removeLink(paths.current)
-  if (j.from.bak) await swapSymlink(paths.serverBak, j.from.bak, ctx.runAs)
-  else await removeLink(paths.serverBak)
+  if (ctx.app.build.layout === 'in-place') await unswitchInPlace(ctx)
+  else {
+    if (j.from.release) await swapSymlink(paths.current, j.from.release)
+    else await removeLink(paths.current)
+    if (j.from.bak) await swapSymlink(paths.serverBak, j.from.bak)
+    else await removeLink(paths.serverBak)
+  }
 
   const branchCommit = j.from.branch ? await git.revParse(`refs/heads/${j.from.branch}`) : undefined
   if (j.from.branch && branchCommit === j.from.commit) {
@@ -54,31 +59,33 @@ export async function rollBack(ctx: StepContext, mode: RecoveryMode): Promise<{ 
 
   if (j.backup) {
     const manifest = await readManifest(j.backup.manifest)
+    const roots = dataRoots(ctx)
     if (!manifest) {
-      await ctx.emit({ type: 'log', level: 'warn', step: 'rollback', message: `backup manifest ${j.backup.manifest} is missing; data/ left as it is` })
-    } else if (await dataChangedSince(manifest, paths.dataDir)) {
+      await ctx.emit({ type: 'log', level: 'warn', step: 'rollback', message: `backup manifest ${j.backup.manifest} is missing; the data is left as it is` })
+    } else if (await dataChangedSince(manifest, roots)) {
       const aside = await asideDirFor(ctx)
       j.dataAside = aside
       await ctx.save()
-      await restoreBackup({ archive: j.backup.path, dataDir: paths.dataDir, asideDir: aside, exec: ctx.exec })
+      await restoreBackup({ archive: j.backup.path, roots, asideDir: aside, exec: ctx.exec })
       detail.dataRestored = true
-      await ctx.emit({ type: 'log', level: 'info', step: 'rollback', message: `restored data/ from ${j.backup.path}; the data of ${j.to.tag} is kept in ${aside}` })
+      await ctx.emit({ type: 'log', level: 'info', step: 'rollback', message: `restored the data from ${j.backup.path}; the data of ${j.to.tag} is kept in ${aside}` })
     }
   }
 
   if (mode === 'boot') return { outcome: 'rolled_back', detail }
-  if (!j.from.release) {
-    await ctx.emit({ type: 'log', level: 'warn', step: 'rollback', message: 'there was no previous build to start; start the server again by hand (npm start)' })
+  if (ctx.app.build.layout === 'releases' && !j.from.release) {
+    await ctx.emit({ type: 'log', level: 'warn', step: 'rollback', message: 'there was no previous build to start; start the app again by hand' })
     return { outcome: 'rolled_back', detail }
   }
   try {
+    await ctx.emit({ type: 'log', level: 'info', step: 'rollback', message: `starting ${j.from.version} again` })
     await ctx.services.start()
-    detail.health = await waitHealthy(ctx, j.from.version, { release: j.from.release, step: 'rollback' })
+    detail.health = await waitHealthy(ctx, { version: j.from.version, ...(j.from.release ? { release: j.from.release } : {}), step: 'rollback' })
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err)
     throw new UpdateError('ROLLBACK_FAILED', `rolled back to ${j.from.version}, but it does not come up either: ${why}`, {
       step: 'rollback',
-      hint: j.backup ? `The data backup is ${j.backup.path} (restore by hand: tar xzf it into ${paths.dataDir}).` : 'No data backup was taken for this update.',
+      hint: j.backup ? `The data backup is ${j.backup.path} (restore by hand: tar xzf it).` : 'No data backup was taken for this update.',
       cause: err,
     })
   }

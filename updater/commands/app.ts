@@ -1,0 +1,1 @@
+export async function appCommand(args: string[]): Promise<number> { void args; return 2 }

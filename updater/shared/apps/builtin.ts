@@ -1,0 +1,60 @@
+import type { Config } from '../config'
+import { UPKEEP_APP } from '../paths'
+import type { AppDefinition } from './definition'
+
+/**
+ * Upkeep's data dir holds the manager's bookkeeping beside its own data: none of it is data to
+ * back up or restore (a restore must not roll the journal or history back).
+ */
+export const UPKEEP_RUNTIME_EXCLUDES = [
+  'update-journal.json',
+  'update-status.jsonl',
+  'update-history.jsonl',
+  'update-request.json',
+  'update-installed.json',
+  'update.lock/',
+  'update.lock.owner.json',
+  'release-cache.json',
+  'server.pid',
+  'logs/',
+  '.rolled-back/',
+  'requests/',
+  'apps/',
+  'state/',
+]
+
+/** Where the server answers, seen from this machine (a wildcard address is probed on loopback). */
+export function localUrl(host: string, port: number, pathname: string): string {
+  const h = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
+  return `http://${h.includes(':') ? `[${h}]` : h}:${port}${pathname}`
+}
+
+/**
+ * Upkeep is one app among them: this is its definition, built from its environment. It keeps
+ * every guarantee of the self-update (its socket stays open across restarts, health must report
+ * the new version); the build comes from the release's own upkeep.json.
+ */
+export function upkeepDefinition(config: Config): AppDefinition {
+  return {
+    schema: 1,
+    name: UPKEEP_APP,
+    checkout: config.appDir,
+    user: undefined,
+    // Listed by the server (UPDATE_REPO → setting → origin); the code always comes from origin.
+    source: config.updateRepo ? { kind: 'github', repo: config.updateRepo } : { kind: 'git', remote: 'origin' },
+    build: { commands: undefined, layout: 'releases', output: '{out}', env: {}, timeoutMs: 30 * 60_000 },
+    run: {
+      units: ['upkeep.service'],
+      sockets: ['upkeep.socket'],
+      command: { argv: [process.execPath, '{serverEntry}'], env: {}, cwd: undefined },
+    },
+    health: {
+      url: localUrl(config.host, config.port, '/api/health'),
+      expectStatus: 200,
+      version: { kind: 'json-pointer', pointer: '/version' },
+      timeoutMs: config.healthTimeoutMs,
+      intervalMs: 200,
+    },
+    data: { paths: [config.dataDir], exclude: UPKEEP_RUNTIME_EXCLUDES, keep: config.backupKeep, backupDir: config.backupDir },
+  }
+}

@@ -1,0 +1,28 @@
+import { writeJsonAtomic } from './atomic-write'
+import { readDataFile } from './data-file'
+
+/**
+ * `update-installed.json` in an app's state: what the updater last left running (after an
+ * update, a rollback, or adopting the app). The server shows it as the app's version; for an app
+ * that does not report its version this is the only place that knows it.
+ */
+export interface Installed {
+  version: string
+  tag?: string
+  commit?: string
+  at: string
+}
+
+export async function readInstalled(file: string): Promise<Installed | undefined> {
+  try {
+    const v = JSON.parse((await readDataFile(file, { maxBytes: 4096 })) ?? '') as Installed
+    return typeof v.version === 'string' ? v : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export async function writeInstalled(file: string, value: Installed): Promise<void> {
+  // World-readable: the server (another user) shows it.
+  await writeJsonAtomic(file, value, { mode: 0o644 })
+}
