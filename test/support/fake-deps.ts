@@ -5,11 +5,12 @@ import type { Clock } from '../../updater/adapters/clock'
 import type { Git } from '../../updater/adapters/git'
 import type { ServiceManager, ServiceState } from '../../updater/adapters/service-manager'
 import type { RunDeps } from '../../updater/run'
+import { upkeepDefinition } from '../../updater/shared/apps/builtin'
 import { parseConfig } from '../../updater/shared/config'
 import { memoryHistory } from '../../updater/shared/history'
 import { memoryJournal, type Journal } from '../../updater/shared/journal'
 import { silentLogger } from '../../updater/shared/log'
-import { createPaths } from '../../updater/shared/paths'
+import { createAppPaths, createManagerPaths } from '../../updater/shared/paths'
 import { memoryStatus } from '../../updater/shared/status'
 
 /** A clock that moves only when told (sleep advances it). */
@@ -29,6 +30,7 @@ export function fakeServices(transcript: string[], state: Partial<ServiceState> 
   const s: ServiceState = { active: 'active', subState: 'running', mainPid: 1, restarts: 0, exitStatus: undefined, ...state }
   return {
     kind: 'process',
+    units: ['app'],
     state_: s,
     restart: async () => void transcript.push('services restart'),
     start: async () => void transcript.push('services start'),
@@ -41,8 +43,10 @@ export function fakeServices(transcript: string[], state: Partial<ServiceState> 
 export function fakeGit(transcript: string[]): Git {
   return {
     headCommit: async () => 'c0ffee',
+    describe: async () => 'v1.0.0',
     currentBranch: async () => undefined,
     changedPaths: async () => [],
+    untrackedTopLevel: async () => [],
     remoteUrl: async () => 'origin',
     remoteTags: async () => new Map([['v1.1.0', 'feed']]),
     fetchTags: async () => void transcript.push('git fetch'),
@@ -58,15 +62,16 @@ export function fakeGit(transcript: string[]): Git {
 /** Deps whose fakes append to `transcript`; files live in a fresh temp dir. */
 export async function fakeDeps(over: Partial<RunDeps> = {}, journal?: Journal) {
   const dir = await mkdtemp(path.join(tmpdir(), 'upkeep-fake-'))
-  const config = parseConfig({}, { appDir: dir, cwd: dir })
+  const config = parseConfig({ UPKEEP_HEALTH_TIMEOUT: '5' }, { appDir: dir, cwd: dir })
+  const app = upkeepDefinition(config)
   const transcript: string[] = []
   const status = memoryStatus()
   const history = memoryHistory()
   const journalStore = memoryJournal(journal)
   const deps: RunDeps = {
-    config,
-    tunables: { healthTimeoutMs: 5_000, backupKeep: 5, staleAfterMs: 30 * 60_000 },
-    paths: createPaths(config),
+    app,
+    tunables: { staleAfterMs: 30 * 60_000 },
+    paths: createAppPaths(app, createManagerPaths(config)),
     exec: async (file, args) => {
       transcript.push(`${file} ${args.join(' ')}`)
       return { code: 0, stdout: '', tail: [] }
@@ -79,7 +84,7 @@ export async function fakeDeps(over: Partial<RunDeps> = {}, journal?: Journal) {
     journal: journalStore,
     status,
     history,
-    owner: { uid: process.getuid!(), gid: process.getgid!(), name: 'me', home: dir },
+    user: { uid: process.getuid!(), gid: process.getgid!(), name: 'me', home: dir },
     lock: { acquire: async () => ({ tookOverStale: false, release: async () => void transcript.push('lock released') }) },
     ...over,
   }

@@ -3,6 +3,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { parseAppDefinition } from '../../updater/shared/apps/definition'
+import { createAppPaths, createManagerPaths, type AppPaths } from '../../updater/shared/paths'
 import { readPidFile } from '../../updater/shared/pidfile'
 import { git, GIT_ENV } from './git-fixtures'
 import { repoRoot } from './paths'
@@ -101,23 +103,30 @@ export async function createOrigin(root: string): Promise<string> {
 export interface Fixture {
   root: string
   appDir: string
+  /** The app's data (its definition's data path). */
   dataDir: string
   backupDir: string
+  /** Where its update state lives (journal, status, history, lock, pidfile). */
+  paths: AppPaths
+  /** The app definition's JSON (rewrite with `define`). */
+  definition: Record<string, unknown>
   port: number
   env: NodeJS.ProcessEnv
-  /** Runs the real updater (from the sources, through tsx) against this app. */
+  /** Rewrites the app's definition (e.g. to give its build an environment variable). */
+  define(change: (d: Record<string, unknown>) => void): Promise<void>
+  /** Runs the real updater (from the sources, through tsx) against this app (`--app fixture` added where it applies). */
   upkeep(args: string[], extraEnv?: NodeJS.ProcessEnv): Promise<RunResult>
   /** GET /api/health, or undefined when nothing answers. */
   health(): Promise<{ status: number; version?: string } | undefined>
-  /** sha256 of every app data file (not the updater's bookkeeping; a database by its SQL dump), by relative path. */
+  /** sha256 of every app data file (a database by its SQL dump), by relative path. */
   dataDigest(): Promise<Record<string, string>>
   head(): string
   currentTarget(): Promise<string>
   stop(): Promise<void>
 }
 
-/** Files in data/ that the updater owns (skipped by dataDigest). */
-const RUNTIME = /^(update-|server\.pid|logs|\.rolled-back|release-cache)/
+export const FIXTURE_APP = 'fixture'
+const PER_APP = ['update', 'rollback', 'history', 'recover', 'status', 'check']
 
 export async function createFixture(origin: string, opts: { healthTimeoutSec?: number; start?: boolean } = {}): Promise<Fixture> {
   const root = await mkdtemp(path.join(tmpdir(), 'upkeep-fixture-'))
@@ -141,29 +150,50 @@ export async function createFixture(origin: string, opts: { healthTimeoutSec?: n
   await writeFile(path.join(dataDir, 'schema-version'), '1\n')
   await writeFile(path.join(dataDir, 'uploads', 'photo.bin'), randomBytes(256 * 1024))
   execFileSync('sqlite3', [path.join(dataDir, 'app.db'), "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users(name) VALUES ('ada'),('grace');"])
-  execFileSync('chown', ['-R', `${OWNER.uid}:${OWNER.gid}`, root, origin])
+  execFileSync('chown', ['-R', `${OWNER.uid}:${OWNER.gid}`, appDir, origin])
 
+  // Upkeep's side: its data dir (requests), the apps' state root (root's), the definitions (root's).
+  const managerData = path.join(root, 'upkeep-data')
+  const stateRoot = path.join(root, 'state')
+  const appsDir = path.join(root, 'apps')
+  for (const d of [managerData, stateRoot, appsDir]) await mkdir(d, { recursive: true, mode: 0o755 })
   const port = await freePort()
+  const definition: Record<string, unknown> = {
+    name: FIXTURE_APP,
+    checkout: appDir,
+    build: { commands: [['node', 'build.mjs', '--out', '{out}']] },
+    run: { command: { argv: [process.execPath, '{serverEntry}'], env: { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir } } },
+    health: { url: `http://127.0.0.1:${port}/api/health`, version: { jsonPointer: '/version' }, timeoutSeconds: opts.healthTimeoutSec ?? 5 },
+    data: { paths: ['data'], backupDir },
+  }
+  const defFile = path.join(appsDir, `${FIXTURE_APP}.json`)
+  await writeFile(defFile, JSON.stringify(definition, null, 2), { mode: 0o644 })
+  const manager = createManagerPaths({ appDir: repoRoot, dataDir: managerData, stateDir: stateRoot, appsDir })
+  const paths = createAppPaths(parseAppDefinition(definition), manager)
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
-    APP_DIR: appDir,
-    DATA_DIR: dataDir,
-    PORT: String(port),
-    HOST: '127.0.0.1',
+    DATA_DIR: managerData,
+    UPKEEP_STATE_DIR: stateRoot,
+    UPKEEP_APPS_DIR: appsDir,
     UPKEEP_SERVICE_MANAGER: 'process',
-    UPKEEP_HEALTH_TIMEOUT: String(opts.healthTimeoutSec ?? 5),
     LOG_LEVEL: 'info',
   }
   const upkeep = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
-    run(process.execPath, [path.join(repoRoot, 'updater/bin.mjs'), ...args], { cwd: root, env: { ...env, ...extraEnv }, timeoutMs: 120_000 })
+    run(process.execPath, [path.join(repoRoot, 'updater/bin.mjs'), ...(PER_APP.includes(args[0]!) ? ['--app', FIXTURE_APP] : []), ...args], { cwd: root, env: { ...env, ...extraEnv }, timeoutMs: 120_000 })
 
   const fixture: Fixture = {
     root,
     appDir,
     dataDir,
     backupDir,
+    paths,
+    definition,
     port,
     env,
+    async define(change) {
+      change(definition)
+      await writeFile(defFile, JSON.stringify(definition, null, 2), { mode: 0o644 })
+    },
     upkeep,
     async health() {
       try {
@@ -178,7 +208,7 @@ export async function createFixture(origin: string, opts: { healthTimeoutSec?: n
       const out: Record<string, string> = {}
       for (const e of await readdir(dataDir, { withFileTypes: true, recursive: true })) {
         const rel = path.relative(dataDir, path.join(e.parentPath, e.name))
-        if (!e.isFile() || RUNTIME.test(rel)) continue
+        if (!e.isFile()) continue
         // A database is compared by content: SQLite's online backup is not a byte-for-byte copy.
         const content = rel.endsWith('.db') ? execFileSync('sqlite3', [path.join(dataDir, rel), '.dump']) : await readFile(path.join(dataDir, rel))
         out[rel] = createHash('sha256').update(content).digest('hex')
@@ -190,7 +220,7 @@ export async function createFixture(origin: string, opts: { healthTimeoutSec?: n
       return (await import('node:fs/promises')).readlink(path.join(appDir, 'current'))
     },
     async stop() {
-      const pf = await readPidFile(path.join(dataDir, 'server.pid'))
+      const pf = await readPidFile(paths.pidFile)
       if (pf) {
         try {
           process.kill(pf.pid, 'SIGKILL')
@@ -208,24 +238,18 @@ export async function createFixture(origin: string, opts: { healthTimeoutSec?: n
   return fixture
 }
 
-/** Starts the installed version as the process service manager would (`upkeep` has no start command). */
+/** Starts the installed version as the process service manager would, as the app's user (`upkeep` has no start command). */
 export async function startServer(f: Fixture): Promise<void> {
-  const { createProcessManager } = await import('../../updater/adapters/process-manager')
-  const { createPaths } = await import('../../updater/shared/paths')
-  const { silentLogger } = await import('../../updater/shared/log')
-  const pm = createProcessManager({
-    paths: createPaths({ appDir: f.appDir, dataDir: f.dataDir, backupDir: f.backupDir }),
-    host: '127.0.0.1',
-    port: f.port,
-    log: silentLogger(),
-    runAs: { ...OWNER, home: '/' },
-    env: { ...f.env, DATA_DIR: f.dataDir },
-  })
-  await pm.start()
+  await mkdir(f.paths.stateDir, { recursive: true, mode: 0o755 })
+  execFileSync('chown', [`${OWNER.uid}:${OWNER.gid}`, f.paths.stateDir])
+  const command = (f.definition.run as { command: { argv: string[]; env: Record<string, string> } }).command
+  const opts = { paths: { appDir: f.appDir, current: f.paths.current, pidFile: f.paths.pidFile, logs: f.paths.logs }, command: { argv: command.argv }, env: { PATH: process.env.PATH!, ...command.env } }
+  const r = await run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/support/start-app.ts'), JSON.stringify(opts)], { uid: OWNER.uid, gid: OWNER.gid, cwd: repoRoot, timeoutMs: 60_000 })
+  if (r.code !== 0) throw new Error(`cannot start the fixture server: ${r.stderr}`)
   const deadline = Date.now() + 10_000
   while (Date.now() < deadline) {
     if ((await f.health())?.status === 200) return
     await new Promise((r) => setTimeout(r, 50))
   }
-  throw new Error(`fixture server did not start:\n${(await pm.recentLogs()).join('\n')}`)
+  throw new Error(`fixture server did not start:\n${await readFile(path.join(f.paths.logs, 'app.log'), 'utf8').catch(() => '')}`)
 }

@@ -13,7 +13,7 @@ import type { ServiceManager, ServiceState } from './service-manager'
 export interface ProcessManagerOptions {
   paths: Pick<AppPaths, 'appDir' | 'current' | 'pidFile' | 'logs'>
   /** How the app starts: argv (`{serverEntry}` stands for the release's entry file in `current`), cwd inside the checkout. */
-  command: { argv: string[]; cwd: string | undefined }
+  command: { argv: string[]; cwd?: string | undefined }
   /** The environment it starts in. */
   env: Record<string, string | undefined>
   /** Where the app listens: something else listening there is refused before a start. */

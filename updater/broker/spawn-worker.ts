@@ -106,6 +106,8 @@ export interface WorkerRun {
   log: Logger
   /** Where the updater's copies live (the worker may hand over to the copy that started an update). */
   copiesDir?: string
+  /** A worker killed by a signal takes this process with it the same way (a person's command ends as its work did). */
+  mirrorSignal?: boolean
 }
 
 /**
@@ -138,7 +140,13 @@ export async function runWorker(o: WorkerRun): Promise<number> {
   try {
     return await new Promise<number>((resolve, reject) => {
       child.once('error', reject)
-      child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1)))
+      child.once('exit', (code, signal) => {
+        if (signal && o.mirrorSignal) {
+          for (const [sig, h] of handlers) process.off(sig, h)
+          process.kill(process.pid, signal)
+        }
+        resolve(code ?? (signal ? 128 : 1))
+      })
     })
   } finally {
     for (const [sig, h] of handlers) process.off(sig, h)

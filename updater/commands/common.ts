@@ -115,5 +115,5 @@ export async function runFromCopy(config: Config, argv: string[]): Promise<numbe
  */
 export async function dispatch(ctx: CommandContext, args: string[], inProcess: (args: string[]) => Promise<number>): Promise<number> {
   if (!isRoot() && ctx.config.serviceManager === 'process') return inProcess(args)
-  return runWorker({ config: ctx.config, app: ctx.app, args, log: ctx.log, copiesDir: copiesDir(ctx.config) })
+  return runWorker({ config: ctx.config, app: ctx.app, args, log: ctx.log, copiesDir: copiesDir(ctx.config), mirrorSignal: true })
 }

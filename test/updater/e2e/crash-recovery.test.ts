@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { HistoryEntry } from '../../../updater/shared/history'
-import { readJournal } from '../../../updater/shared/journal'
+import type { Journal } from '../../../updater/shared/journal'
 import { isProcessAlive, readPidFile } from '../../../updater/shared/pidfile'
-import { createFixture, createOrigin, startServer, type Fixture } from '../../support/fixture-app'
+import { createFixture, createOrigin, FIXTURE_APP, OWNER, startServer, type Fixture } from '../../support/fixture-app'
 import { git } from '../../support/git-fixtures'
 import { repoRoot } from '../../support/paths'
 
@@ -29,7 +29,8 @@ async function expectConsistent(f: Fixture, version: string, dataBefore: Record<
   expect(f.head()).toBe(manifest.commit)
   expect(git(f.appDir, ['status', '--porcelain', '--untracked-files=no'])).toBe('')
   expect(await f.dataDigest()).toEqual(dataBefore)
-  const journal = await readJournal(path.join(f.dataDir, 'update-journal.json'))
+  // Read as a plain file: root (this test) trusts only journals root wrote, and this one is the app user's.
+  const journal = JSON.parse(await readFile(f.paths.journal, 'utf8')) as Journal
   expect(journal?.state).toBe('done')
   // Nothing half-built is left behind.
   expect(await readdir(path.join(f.appDir, '.upkeep', 'staging')).catch(() => [])).toEqual([])
@@ -78,7 +79,7 @@ describe('SIGKILL at every step boundary, then upkeep recover', () => {
       const entry = await lastHistory(f)
       expect(entry).toMatchObject({ to: { tag }, status, recovered: true })
       // A second recover finds nothing to do.
-      expect((await f.upkeep(['recover'])).stdout).toContain('Nothing to recover')
+      expect((await f.upkeep(['recover'])).stdout).toContain('nothing to recover')
     } finally {
       await f.stop()
     }
@@ -97,7 +98,7 @@ describe('power cut (updater and server killed), then upkeep recover --boot befo
       const dataBefore = await f.dataDigest()
       const r = await f.upkeep(['update', 'v1.1.0', '--yes'], { UPKEEP_TEST_KILL_AT: killAt })
       expect(r.signal).toBe('SIGKILL')
-      const pf = await readPidFile(path.join(f.dataDir, 'server.pid'))
+      const pf = await readPidFile(f.paths.pidFile)
       if (pf) process.kill(pf.pid, 'SIGKILL')
       const rec = await f.upkeep(['recover', '--boot'])
       expect(rec.code, rec.stdout + rec.stderr).toBe(0)
@@ -116,10 +117,14 @@ describe('SIGKILL in the middle of the build', () => {
     const f = await createFixture(origin)
     try {
       const dataBefore = await f.dataDigest()
-      const updater = spawn(process.execPath, [path.join(repoRoot, 'updater/bin.mjs'), 'update', 'v1.1.0', '--yes'], {
+      await f.define((d) => ((d.build as Record<string, unknown>).env = { FIXTURE_BUILD_DELAY_MS: '30000' }))
+      // Its own process group: killing the group kills the command and the worker it started (as
+      // systemd kills the updater's whole cgroup); the build runs in a group of its own.
+      const updater = spawn(process.execPath, [path.join(repoRoot, 'updater/bin.mjs'), '--app', FIXTURE_APP, 'update', 'v1.1.0', '--yes'], {
         cwd: f.root,
-        env: { ...f.env, FIXTURE_BUILD_DELAY_MS: '30000' },
+        env: f.env,
         stdio: 'ignore',
+        detached: true,
       })
       const marker = path.join(f.appDir, '.upkeep', 'staging', 'v1.1.0.out', 'building.pid')
       const deadline = Date.now() + 60_000
@@ -129,8 +134,9 @@ describe('SIGKILL in the middle of the build', () => {
       }
       const buildPid = Number(await readFile(marker, 'utf8'))
       expect(isProcessAlive(buildPid)).toBe(true)
-      updater.kill('SIGKILL')
+      process.kill(-updater.pid!, 'SIGKILL')
       await new Promise((r) => updater.once('exit', r))
+      await f.define((d) => delete (d.build as Record<string, unknown>).env)
       // The build outlives the updater that started it...
       expect(isProcessAlive(buildPid)).toBe(true)
       const rec = await f.upkeep(['recover'])
@@ -149,16 +155,17 @@ describe('SIGKILL in the middle of the build', () => {
 describe('a hung updater (no journal progress for 30 minutes)', () => {
   test('is stopped by the next update, its update marked failed (STALE) and the lock released', async () => {
     const f = await createFixture(origin)
-    const hung = spawn('sleep', ['600'], { stdio: 'ignore', detached: true })
+    // A hung updater of this app runs as the app's user (the next one may stop it).
+    const hung = spawn('sleep', ['600'], { stdio: 'ignore', detached: true, uid: OWNER.uid, gid: OWNER.gid })
     try {
       await new Promise((r) => hung.once('spawn', r))
       const { mkdir, writeFile } = await import('node:fs/promises')
       const { processStartTime } = await import('../../../updater/shared/pidfile')
-      await mkdir(path.join(f.dataDir, 'update.lock'))
-      await writeFile(path.join(f.dataDir, 'update.lock.owner.json'), JSON.stringify({ pid: hung.pid, start: processStartTime(hung.pid!) }))
+      await mkdir(f.paths.lock)
+      await writeFile(`${f.paths.lock}.owner.json`, JSON.stringify({ pid: hung.pid, start: processStartTime(hung.pid!) }))
       const old = new Date(Date.now() - 31 * 60_000).toISOString()
       await writeFile(
-        path.join(f.dataDir, 'update-journal.json'),
+        f.paths.journal,
         JSON.stringify({
           schema: 1, updateId: '20261123T100000Z-0000beef', kind: 'update', trigger: 'request', pid: hung.pid, startedAt: old, updatedAt: old,
           from: { version: '1.0.0', tag: 'v1.0.0', commit: f.head(), release: path.join(f.appDir, '.upkeep/releases/v1.0.0') },
@@ -168,8 +175,7 @@ describe('a hung updater (no journal progress for 30 minutes)', () => {
       )
       // The server sees it as interrupted (not running): a new request is accepted.
       const { updateActivity } = await import('../../../updater/shared/update-activity')
-      const { createPaths } = await import('../../../updater/shared/paths')
-      expect(await updateActivity(createPaths({ appDir: f.appDir, dataDir: f.dataDir, backupDir: f.backupDir }))).toMatchObject({ state: 'interrupted', stale: true })
+      expect(await updateActivity(f.paths)).toMatchObject({ state: 'interrupted', stale: true })
       const r = await f.upkeep(['update', 'v1.1.0', '--yes', '--json'])
       expect(r.code, r.stderr).toBe(0)
       expect(JSON.parse(r.stdout)).toMatchObject({ status: 'complete', recovered: { id: '20261123T100000Z-0000beef', status: 'failed', error: { code: 'STALE' }, recovered: true } })

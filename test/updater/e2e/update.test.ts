@@ -66,7 +66,7 @@ describe('upkeep update against a real app (process mode)', () => {
   test.each([
     ['v1.3.0', 'never becomes healthy'],
     ['v1.4.0', 'crashes at start'],
-  ])('%s (%s) rolls back to 1.1.0 by itself and restores data/', async (tag) => {
+  ])('%s (%s) rolls back to 1.1.0 by itself and restores its data', async (tag) => {
     const dataBefore = await f.dataDigest()
     const r = await f.upkeep(['update', tag, '--yes', '--json'])
     expect(r.code, r.stderr).toBe(3)
@@ -79,8 +79,8 @@ describe('upkeep update against a real app (process mode)', () => {
     // The failed version migrated data/; rollback restored the backup and kept its data aside.
     expect(await f.dataDigest()).toEqual(dataBefore)
     expect(entry.dataAside).toBeDefined()
-    expect(await readFile(path.join(entry.dataAside!, 'schema-version'), 'utf8')).toBe('2\n')
-    expect(await readFile(path.join(entry.dataAside!, 'notes.txt'), 'utf8')).toContain(`migrated by ${tag.slice(1)}`)
+    expect(await readFile(path.join(entry.dataAside!, 'data', 'schema-version'), 'utf8')).toBe('2\n')
+    expect(await readFile(path.join(entry.dataAside!, 'data', 'notes.txt'), 'utf8')).toContain(`migrated by ${tag.slice(1)}`)
   })
 
   test('history shows all of it', async () => {
