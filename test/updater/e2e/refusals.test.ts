@@ -4,11 +4,10 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { HistoryEntry } from '../../../updater/shared/history'
-import { readJournal } from '../../../updater/shared/journal'
+import type { Journal } from '../../../updater/shared/journal'
 import { writeUpdateRequest, newUpdateId } from '../../../updater/shared/request'
 import { updateActivity } from '../../../updater/shared/update-activity'
-import { createPaths } from '../../../updater/shared/paths'
-import { createFixture, createOrigin, OWNER, type Fixture } from '../../support/fixture-app'
+import { createFixture, createOrigin, FIXTURE_APP, OWNER, type Fixture } from '../../support/fixture-app'
 import { git } from '../../support/git-fixtures'
 import { repoRoot } from '../../support/paths'
 
@@ -56,13 +55,17 @@ describe('refusals change nothing', () => {
 
   test('an unknown tag: TAG_NOT_FOUND naming the newest tags', async () => {
     const e = (await refused(['update', 'v9.9.9'])) as HistoryEntry
-    expect(e.error).toMatchObject({ code: 'TAG_NOT_FOUND', message: 'tag v9.9.9 is not on origin' })
+    expect(e.error).toMatchObject({ code: 'TAG_NOT_FOUND', message: 'tag v9.9.9 is not on the remote' })
     expect(e.error?.hint).toContain('v1.4.0, v1.3.0')
   })
 
-  test('a malformed version: BAD_VERSION before anything runs', async () => {
-    const e = await refused(['update', 'v1.1.0;rm -rf /'])
-    expect(e.error).toMatchObject({ code: 'BAD_VERSION' })
+  test('a malformed version: a usage error (exit 2) before anything runs', async () => {
+    const before = await snapshot()
+    const r = await f.upkeep(['update', 'v1.1.0;rm -rf /', '--yes'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('is not a version; versions look like 1.2.3 or v1.2.3')
+    expect(r.stderr).not.toMatch(/\n\s+at /)
+    expect(await snapshot()).toEqual(before)
   })
 
   test('a version that is not newer, without --force: NOT_NEWER with the --force hint', async () => {
@@ -78,7 +81,7 @@ describe('refusals change nothing', () => {
       const e = (await refused(['update', 'v1.1.0'])) as HistoryEntry
       expect(e.error).toMatchObject({ code: 'FOREIGN_OWNER' })
       expect(e.error?.message).toContain('package.json')
-      expect(e.error?.hint).toBe(`Give them back (a \`sudo git pull\` leaves files like these): chown -R nobody: ${f.appDir}`)
+      expect(e.error?.hint).toBe(`Give them back (a \`sudo git pull\` or \`sudo npm install\` leaves files like these): chown -R nobody: ${f.appDir}`)
     } finally {
       await chown(file, OWNER.uid, OWNER.gid)
     }
@@ -87,6 +90,7 @@ describe('refusals change nothing', () => {
   test('a full backup disk: DISK_FULL in preflight', async () => {
     await writeFile(path.join(f.dataDir, 'big.bin'), Buffer.alloc(3 << 20, 7))
     await mkdir(f.backupDir, { recursive: true })
+    await chown(f.backupDir, OWNER.uid, OWNER.gid)
     mountTmpfs(f.backupDir, '1m')
     try {
       const e = (await refused(['update', 'v1.1.0'])) as HistoryEntry
@@ -101,20 +105,24 @@ describe('refusals change nothing', () => {
   test('a disk that fills up during the build: DISK_FULL, staging cleaned, running version untouched', async () => {
     const staging = path.join(f.appDir, '.upkeep', 'staging')
     await mkdir(staging, { recursive: true })
+    await chown(staging, OWNER.uid, OWNER.gid)
     mountTmpfs(staging, '80m')
     try {
-      const e = (await refused(['update', 'v1.1.0'], { FIXTURE_BUILD_FILL_MB: '200' })) as HistoryEntry
+      await f.define((d) => ((d.build as Record<string, unknown>).env = { FIXTURE_BUILD_FILL_MB: '200' }))
+      const e = (await refused(['update', 'v1.1.0'])) as HistoryEntry
       expect(e.error).toMatchObject({ code: 'DISK_FULL', step: 'build' })
       expect(e.error?.message).toContain('no space left on device')
       expect(execFileSync('ls', ['-A', staging], { encoding: 'utf8' })).toBe('')
     } finally {
+      await f.define((d) => delete (d.build as Record<string, unknown>).env)
       execFileSync('umount', [staging])
     }
   })
 
   test('a malformed update request is rejected and deleted, never used', async () => {
-    const paths = createPaths({ appDir: f.appDir, dataDir: f.dataDir, backupDir: f.backupDir })
+    const paths = f.paths
     const before = await snapshot()
+    await mkdir(path.dirname(paths.request), { recursive: true })
     await writeFile(paths.request, JSON.stringify({ updateId: newUpdateId(), version: 'v1.1.0 --upload-pack=touch /tmp/x', backup: true, requestedAt: new Date().toISOString() }))
     const r = await f.upkeep(['apply-request'])
     expect(r.code).toBe(1)
@@ -127,10 +135,11 @@ describe('refusals change nothing', () => {
 
 describe('two updates at once, then the request path', () => {
   test('one runs, the other gets LOCKED (and the server would answer 409); then a lower tag needs --force', async () => {
-    const paths = createPaths({ appDir: f.appDir, dataDir: f.dataDir, backupDir: f.backupDir })
-    const first = spawn(process.execPath, [path.join(repoRoot, 'updater/bin.mjs'), 'update', 'v1.1.0', '--yes', '--json'], {
+    const paths = f.paths
+    await f.define((d) => ((d.build as Record<string, unknown>).env = { FIXTURE_BUILD_DELAY_MS: '3000' }))
+    const first = spawn(process.execPath, [path.join(repoRoot, 'updater/bin.mjs'), '--app', FIXTURE_APP, 'update', 'v1.1.0', '--yes', '--json'], {
       cwd: f.root,
-      env: { ...f.env, FIXTURE_BUILD_DELAY_MS: '3000' },
+      env: f.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let out = ''
@@ -138,7 +147,8 @@ describe('two updates at once, then the request path', () => {
     const firstDone = new Promise<number | null>((r) => first.once('exit', r))
     const deadline = Date.now() + 30_000
     const isBuilding = async () => {
-      const j = await readJournal(paths.journal)
+      // As a plain file: root trusts only journals root wrote, and this one is the app user's.
+      const j = (await readFile(paths.journal, 'utf8').then((t) => JSON.parse(t) as Journal).catch(() => undefined))
       return j?.state === 'running' && j.steps.at(-1)?.name === 'build'
     }
     while (Date.now() < deadline && !(await isBuilding())) await new Promise((r) => setTimeout(r, 50))
@@ -149,6 +159,7 @@ describe('two updates at once, then the request path', () => {
     expect(JSON.parse(second.stdout).error).toMatchObject({ code: 'LOCKED', hint: 'Wait for it to finish; `upkeep history` shows the result.' })
 
     expect(await firstDone).toBe(0)
+    await f.define((d) => delete (d.build as Record<string, unknown>).env)
     expect(JSON.parse(out)).toMatchObject({ status: 'complete', to: { tag: 'v1.1.0' } })
     expect(await f.health()).toEqual({ status: 200, version: '1.1.0' })
 
@@ -157,8 +168,9 @@ describe('two updates at once, then the request path', () => {
   })
 
   test('apply-request takes a valid request, deletes it, and runs that update under its id (a downgrade needs the CLI)', async () => {
-    const paths = createPaths({ appDir: f.appDir, dataDir: f.dataDir, backupDir: f.backupDir })
+    const paths = f.paths
     const updateId = newUpdateId()
+    await mkdir(path.dirname(paths.request), { recursive: true })
     expect(await writeUpdateRequest(paths.request, { updateId, version: 'v1.0.0', backup: true, requestedAt: new Date().toISOString() })).toBe(true)
     const r = await f.upkeep(['apply-request'])
     expect(r.code).toBe(1)
