@@ -179,9 +179,11 @@ export async function prepare(opts: { tag: string | undefined; outDir: string; r
   const buildDir = await mkdtemp(path.join(tmpdir(), 'upkeep-release-build-'))
   try {
     say('building')
-    // The version is the tag's, whatever git describe would pick among several tags on this commit.
-    const env = { ...opts.env, UPKEEP_BUILD_VERSION: t.version, UPKEEP_BUILD_COMMIT: commit }
-    const built = await execa('npm', ['run', 'build', '--silent', '--', '--out', buildDir], { cwd: root, env, reject: false, stdin: 'ignore', all: true })
+    // The version is the tag's, whatever git describe would pick among several tags on this commit;
+    // the signing key stays out of reach of the build's dependencies.
+    const { [SIGNING_KEY_ENV]: _key, ...buildEnv } = opts.env
+    const env = { ...buildEnv, UPKEEP_BUILD_VERSION: t.version, UPKEEP_BUILD_COMMIT: commit }
+    const built = await execa('npm', ['run', 'build', '--silent', '--', '--out', buildDir], { cwd: root, env, extendEnv: false, reject: false, stdin: 'ignore', all: true })
     if (built.exitCode !== 0) throw new ReleaseError(`npm run build failed:\n${`${built.all}`.split('\n').slice(-30).join('\n')}`, 'fix the build, then tag again')
     say(`${built.all}`.trim())
     const info = await readBuildInfo(buildDir)
