@@ -105,7 +105,13 @@ describe('npm run release on a tag of a clone', () => {
     // As a repository secret usually arrives: no final newline.
     const keyDirs = async () => (await readdir(tmpdir())).filter((d) => d.startsWith('upkeep-release-key-'))
     const before = await keyDirs()
-    signed = await release(['prepare', '--tag', 'v1.4.0', '--out', path.join(work, 'dist'), '--require-signature'], { UPKEEP_RELEASE_SIGNING_KEY: (await readFile(key, 'utf8')).trimEnd() })
+    // Every node process of the run (release.ts, npm, the build) notes whether it could see the key.
+    const probe = path.join(work, 'env-probe.cjs')
+    await writeFile(probe, `require('node:fs').appendFileSync(${JSON.stringify(path.join(work, 'env-probe.jsonl'))}, JSON.stringify({ argv: process.argv.slice(1), key: 'UPKEEP_RELEASE_SIGNING_KEY' in process.env }) + '\\n')\n`)
+    signed = await release(['prepare', '--tag', 'v1.4.0', '--out', path.join(work, 'dist'), '--require-signature'], {
+      UPKEEP_RELEASE_SIGNING_KEY: (await readFile(key, 'utf8')).trimEnd(),
+      NODE_OPTIONS: `--require ${probe}`,
+    })
     keyDirsLeft = (await keyDirs()).filter((d) => !before.includes(d))
     dryRun = await release(['prepare', '--tag', 'v1.4.0', '--out', path.join(work, 'dist-dry')])
   }, 600_000)
@@ -124,6 +130,15 @@ describe('npm run release on a tag of a clone', () => {
     expect(await readFile(path.join(dist, 'NOTES.md'), 'utf8')).toBe(NOTES)
     // The key file lived in a private temp dir that is gone.
     expect(keyDirsLeft).toEqual([])
+  })
+
+  test('the build and its dependencies never see the signing key', async () => {
+    const seen = (await readFile(path.join(work, 'env-probe.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { argv: string[]; key: boolean })
+    const builds = seen.filter((p) => p.argv.some((a) => a.endsWith('deploy/build.ts') || a === 'build'))
+    expect(builds.length).toBeGreaterThan(0)
+    expect(builds.filter((p) => p.key)).toEqual([])
+    // The probe does see it where it is meant to be: the release script itself.
+    expect(seen.filter((p) => p.key && p.argv.some((a) => a.endsWith('deploy/release.ts'))).length).toBeGreaterThan(0)
   })
 
   test('ssh-keygen -Y verify accepts it with the published key, and nothing else', async () => {
