@@ -134,7 +134,7 @@ describe('node .ci/packages.mjs and .ci/install-packages on this machine', () =>
 
   test('the CI scripts pass shellcheck', async () => {
     const shellcheck = ensureCommand('shellcheck', ['shellcheck'], { purpose: 'the CI scripts lint test' })
-    const r = await run(shellcheck, ['--shell=bash', path.join(repoRoot, '.ci/run'), path.join(repoRoot, '.ci/install-packages')])
+    const r = await run(shellcheck, ['--shell=bash', ...['.ci/run', '.ci/install-packages', '.ci/apt.sh'].map((f) => path.join(repoRoot, f))])
     expect(r.stdout + r.stderr).toBe('')
     expect(r.code).toBe(0)
   })
