@@ -102,6 +102,8 @@ export interface Served {
   stallAfter?: number
   /** Answers Range requests with 206 (default true). */
   ranges?: boolean
+  /** Sends no Content-Length (chunked), so only counting the bytes can enforce a limit. */
+  chunked?: boolean
 }
 
 export interface FileServer {
@@ -140,7 +142,7 @@ export async function startFileServer(): Promise<FileServer> {
       status = 206
       headers['content-range'] = `bytes ${start}-${f.body.length - 1}/${f.body.length}`
     }
-    headers['content-length'] = String(body.length)
+    if (!f.chunked) headers['content-length'] = String(body.length)
     res.writeHead(status, headers)
     if (f.cutAfter !== undefined) {
       res.write(body.subarray(0, f.cutAfter), () => res.destroy())

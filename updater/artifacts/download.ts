@@ -186,7 +186,7 @@ async function request(src: DownloadSource, o: DownloadOptions, range?: { range:
 async function readWithin(reader: ReadableStreamDefaultReader<Uint8Array>, ms: number, name: string, progress: () => string): Promise<ReadableStreamReadResult<Uint8Array>> {
   let timer: NodeJS.Timeout | undefined
   const stalled = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(failed(`${name}: no data for ${Math.round(ms / 1000)} s after ${progress()}`)), ms)
+    timer = setTimeout(() => reject(failed(`${name}: no data for ${(ms / 1000).toFixed(ms % 1000 ? 1 : 0)} s after ${progress()}`)), ms)
   })
   try {
     return await Promise.race([reader.read(), stalled])
