@@ -71,6 +71,7 @@ export function verifyArtifactSource(value: unknown): ArtifactSource {
 export function artifactsFromPattern(pattern: string, version: string, tag: string): ReleaseArtifacts {
   const tarball = new URL(pattern.replaceAll('{version}', encodeURIComponent(version)).replaceAll('{tag}', encodeURIComponent(tag)))
   const name = decodeURIComponent(tarball.pathname.split('/').at(-1)!)
+  if (!/^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(name)) throw badSource(`the tarball's file name ${JSON.stringify(name)} is not a plain file name`)
   return {
     name,
     tarball: { url: tarball.href, name },

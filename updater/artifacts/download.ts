@@ -48,6 +48,17 @@ export class RateLimitedError extends UpdateError {
   }
 }
 
+/** The server answered, but not with the file: `status` says what (404 for a release without it). */
+export class DownloadStatusError extends UpdateError {
+  constructor(
+    readonly status: number,
+    message: string,
+    opts: UpdateErrorOptions = {},
+  ) {
+    super('DOWNLOAD_FAILED', message, opts)
+  }
+}
+
 const MAX_REDIRECTS = 5
 
 /** https everywhere; http only to this machine (local mirrors, tests). Pure. */
@@ -93,7 +104,7 @@ export async function downloadFile(src: DownloadSource, dest: string, o: Downloa
     await rm(part, { force: true })
   } else if (res.status !== 206) {
     void res.body?.cancel().catch(() => {})
-    throw failed(`${src.name}: the server answered ${res.status} ${res.statusText}`.trim(), hintForStatus(res.status, src))
+    throw new DownloadStatusError(res.status, `${src.name}: the server answered ${res.status} ${res.statusText}`.trim(), { hint: hintForStatus(res.status, src) })
   }
 
   const total = res.status === 206 ? rangeTotal(res) : contentLength(res)
