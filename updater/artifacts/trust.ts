@@ -173,8 +173,8 @@ export async function rotateKey(run: RunTool, file: string, o: { newKeyText: str
   const current = await readTrustedKeys(file)
   const dir = await mkdtemp(path.join(os.tmpdir(), 'upkeep-rotate-'))
   try {
-    // Any pinned key may vouch for a new one, whatever it is pinned to sign.
-    const rotationSigners = current.map((k) => ({ ...k, options: [['namespaces', ROTATION_NAMESPACE]] as [string, string][] }))
+    // Any pinned key may vouch for a new one, whatever it is pinned to sign (its validity dates still hold).
+    const rotationSigners = current.map((k) => ({ ...k, options: [...k.options.filter(([name]) => name !== 'namespaces'), ['namespaces', ROTATION_NAMESPACE] as [string, string]] }))
     await writeFile(path.join(dir, 'allowed'), formatAllowedSigners(rotationSigners))
     await writeFile(path.join(dir, 'new.pub'), o.newKeyText)
     await writeFile(path.join(dir, 'new.pub.sig'), o.signature)

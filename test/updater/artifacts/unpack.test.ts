@@ -1,4 +1,5 @@
-import { lstat, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -6,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { entryPath, symlinkEscapes, unpackTarGz } from '../../../updater/artifacts/unpack'
 import { UpdateError } from '../../../updater/shared/errors'
 import { goodEntries, makeTar, makeTarGz, retype, type TarEntry } from '../../support/artifacts'
+import { commitAll, git, initRepo } from '../../support/git-fixtures'
 
 let dir: string
 let n = 0
@@ -79,6 +81,27 @@ describe('unpackTarGz', () => {
     expect(await readlink(path.join(dest, 'bin/public'))).toBe('../public')
     expect(await readFile(path.join(dest, 'bin/public/index.html'), 'utf8')).toBe('<h1>widget</h1>\n')
     expect((await readdir(dir)).filter((f) => f.includes('.unpack-'))).toEqual([])
+  })
+
+  test('unpacks what GNU tar and git archive make (pax global header, ./ prefixes)', async () => {
+    const src = path.join(dir, `src-${++n}`)
+    await mkdir(path.join(src, 'widget-1.2.0/lib'), { recursive: true })
+    await writeFile(path.join(src, 'widget-1.2.0/server.mjs'), 'ok\n')
+    await writeFile(path.join(src, 'widget-1.2.0/lib/a.js'), 'a\n')
+    await symlink('lib/a.js', path.join(src, 'widget-1.2.0/a.js'))
+    const gnu = path.join(dir, `gnu-${n}.tar.gz`)
+    execFileSync('tar', ['-czf', gnu, '-C', path.join(src, 'widget-1.2.0'), '.'])
+    const fromGnu = path.join(dir, `release-gnu-${n}`)
+    expect(await unpackTarGz(gnu, fromGnu)).toEqual({ files: 2, bytes: 5 })
+    expect(await readFile(path.join(fromGnu, 'a.js'), 'utf8')).toBe('a\n')
+
+    initRepo(path.join(src, 'widget-1.2.0'))
+    commitAll(path.join(src, 'widget-1.2.0'), 'v1.2.0')
+    const archived = path.join(dir, `git-${n}.tar.gz`)
+    git(path.join(src, 'widget-1.2.0'), ['archive', '--format=tar.gz', '--prefix=widget-1.2.0/', '-o', archived, 'HEAD'])
+    const fromGit = path.join(dir, `release-git-${n}`)
+    expect(await unpackTarGz(archived, fromGit)).toEqual({ files: 2, bytes: 5, stripped: 'widget-1.2.0' })
+    expect((await readdir(fromGit)).sort()).toEqual(['a.js', 'lib', 'server.mjs'])
   })
 
   test('keeps several top-level entries as they are', async () => {
