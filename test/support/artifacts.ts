@@ -104,6 +104,10 @@ export interface Served {
   ranges?: boolean
   /** Sends no Content-Length (chunked), so only counting the bytes can enforce a limit. */
   chunked?: boolean
+  /** Accepts the request and never answers it. */
+  hang?: boolean
+  /** Sends the body in 50 pieces, one every this many ms (a slow but live download). */
+  dripMs?: number
 }
 
 export interface FileServer {
@@ -126,6 +130,7 @@ export async function startFileServer(): Promise<FileServer> {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
       return
     }
+    if (f.hang) return
     const etag = `"${sha256(f.body).slice(0, 16)}"`
     let body = f.body
     let status = f.status ?? 200
@@ -146,6 +151,20 @@ export async function startFileServer(): Promise<FileServer> {
     res.writeHead(status, headers)
     if (f.cutAfter !== undefined) {
       res.write(body.subarray(0, f.cutAfter), () => res.destroy())
+      return
+    }
+    if (f.dripMs !== undefined) {
+      const piece = Math.ceil(body.length / 50)
+      let at = 0
+      const timer = setInterval(() => {
+        res.write(body.subarray(at, at + piece))
+        at += piece
+        if (at >= body.length) {
+          clearInterval(timer)
+          res.end()
+        }
+      }, f.dripMs)
+      res.on('close', () => clearInterval(timer))
       return
     }
     if (f.stallAfter !== undefined) {

@@ -165,10 +165,17 @@ async function request(src: DownloadSource, o: DownloadOptions, range?: { range:
   if (range) Object.assign(headers, { Range: `bytes=${range.range}-`, 'If-Range': range.ifRange })
   for (let hop = 0; ; hop++) {
     let res: Response
+    // Only the wait for the answer's headers is bounded here; the body has its stall timeout.
+    const stallMs = o.stallTimeoutMs ?? 30_000
+    const answered = new AbortController()
+    const timer = setTimeout(() => answered.abort(), stallMs)
     try {
-      res = await o.fetch(url, { headers, redirect: 'manual', signal: o.signal })
+      res = await o.fetch(url, { headers, redirect: 'manual', signal: o.signal ? AbortSignal.any([o.signal, answered.signal]) : answered.signal })
     } catch (err) {
+      if (answered.signal.aborted) throw failed(`${src.name}: ${url.host} did not answer within ${(stallMs / 1000).toFixed(stallMs % 1000 ? 1 : 0)} s`, undefined, err)
       throw failed(`${src.name}: cannot reach ${url.host}: ${networkReason(err)}`, undefined, err)
+    } finally {
+      clearTimeout(timer)
     }
     const now = o.now()
     if (res.status === 403 || res.status === 429) {

@@ -130,6 +130,24 @@ describe('downloadFile', () => {
     expect(await exists(to)).toBe(false)
   })
 
+  test('a server that never answers fails after the stall timeout', async () => {
+    server.files.set('/silent.tar.gz', { body, hang: true })
+    await expect(downloadFile({ url: `${server.url}/silent.tar.gz`, name: 'silent.tar.gz' }, dest(), opts({ stallTimeoutMs: 300 }))).rejects.toMatchObject({
+      code: 'DOWNLOAD_FAILED',
+      message: `silent.tar.gz: 127.0.0.1:${new URL(server.url).port} did not answer within 0.3 s`,
+    })
+  })
+
+  test('a slow download that keeps sending takes longer than the stall timeout and succeeds', async () => {
+    // 50 pieces 60 ms apart: about 3 s in all, each gap far below the 1.5 s stall timeout.
+    server.files.set('/a.tar.gz', { body, dripMs: 60 })
+    const to = dest()
+    const t0 = Date.now()
+    expect(await downloadFile({ url: `${server.url}/a.tar.gz`, name: 'a.tar.gz' }, to, opts({ stallTimeoutMs: 1500 }))).toEqual({ bytes: body.length, resumedFrom: 0 })
+    expect(Date.now() - t0).toBeGreaterThan(1500)
+    expect((await readFile(to)).equals(body)).toBe(true)
+  })
+
   test.each([
     [404, /answered 404/, /check the artifact URL pattern/],
     [500, /answered 500/, /try the update again later/],
