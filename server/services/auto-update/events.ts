@@ -44,6 +44,8 @@ export interface UpkeepEvent {
 }
 
 export interface EventInput {
+  /** A fixed id for an event that may be produced twice (from the history after a restart); default random. */
+  id?: string
   event: EventName
   app: string
   updateId?: string
@@ -55,7 +57,7 @@ export interface EventInput {
 }
 
 /** A complete event from what happened; `now` and the id come in so tests can fix them. */
-export function createEvent(input: EventInput, now: Date, id: string = randomUUID()): UpkeepEvent {
+export function createEvent(input: EventInput, now: Date, id: string = input.id ?? randomUUID()): UpkeepEvent {
   const e: UpkeepEvent = {
     schema: 1,
     id,
