@@ -110,8 +110,9 @@ export function parseCalendar(expr: string): CalendarSpec {
   for (const t of tokens) {
     if (t.text.startsWith('@')) fail(t, 'a timestamp in seconds (@…) is not a recurring event')
     if (t.text.includes('T') && /\d/.test(t.text)) fail(t, 'ISO 8601 "T" between date and time is not read', 'put a space between date and time: "2026-12-24 03:00"')
+    if (looksLikeZone(t.text)) fail(t, 'the time zone must come last, once')
     if (/^[A-Za-z]/.test(t.text)) {
-      if (weekdays || date || time) fail(t, looksLikeZone(t.text) ? 'the time zone must come last, once' : 'weekdays must come first, once')
+      if (weekdays || date || time) fail(t, 'weekdays must come first, once')
       weekdays = parseWeekdays(t, fail)
     } else if (t.text.includes(':')) {
       if (time) fail(t, 'a second time of day')

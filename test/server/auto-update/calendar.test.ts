@@ -192,6 +192,8 @@ describe('calendar: parsing', () => {
     { expr: 'daily 03:00', part: '03:00', column: 7, problem: /nothing may follow/, systemdRefuses: true },
     { expr: '2026-12-24T03:00', part: '2026-12-24T03:00', column: 1, problem: /ISO 8601/, systemdRefuses: true },
     { expr: 'bad', part: 'bad', column: 1, problem: /not a weekday/, systemdRefuses: true },
+    { expr: 'Europe/Berlin 03:00', part: 'Europe/Berlin', column: 1, problem: /time zone must come last/, systemdRefuses: true },
+    { expr: '*-*-* 03:00 UTC Europe/Berlin', part: 'UTC', column: 13, problem: /time zone must come last/, systemdRefuses: true },
     { expr: '03:00 *-*-*', part: '*-*-*', column: 7, problem: /date must come before the time/, systemdRefuses: true },
     // Stricter than systemd (documented): these it would accept.
     { expr: '*-*~01 03:00', part: '*-*~01', column: 1, problem: /end of a month/, systemdRefuses: false },
