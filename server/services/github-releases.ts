@@ -1,20 +1,19 @@
 import semver from 'semver'
 import type { ReleaseInfo } from '../../updater/shared/release-cache'
+import { exhaustedUntil, rateLimitedUntil, readRateLimit, type RateLimit } from '../../updater/shared/github-rate-limit'
 import { verifyRepo } from '../../updater/shared/repo'
 import { isReleaseTag } from '../../updater/shared/version'
 import type { Channel } from './settings'
 
 // The GitHub Releases API: https://docs.github.com/en/rest/releases/releases#list-releases
-// Rate limits: https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
+// Rate limits are read by updater/shared/github-rate-limit.ts (the artifact downloads share them).
+
+export { exhaustedUntil, readRateLimit, type RateLimit }
 
 export const GITHUB_API_VERSION = '2022-11-28'
 /** One page; releases are listed newest first, so the highest version is on it in practice. */
 export const RELEASES_PER_PAGE = 100
 const MAX_BODY_BYTES = 20 * 1024 * 1024
-/** GitHub's advice for a secondary rate limit that names no time: wait at least a minute. */
-const DEFAULT_RETRY_MS = 60_000
-/** A wait longer than this is taken as a misreading (clock skew, bad header) and capped. */
-const MAX_WAIT_MS = 24 * 60 * 60 * 1000
 
 export interface GitHubClientOptions {
   apiUrl: string
@@ -27,13 +26,6 @@ export interface GitHubClientOptions {
 export interface Validators {
   etag?: string
   lastModified?: string
-}
-
-export interface RateLimit {
-  /** `x-ratelimit-remaining`, when sent. */
-  remaining?: number
-  /** `x-ratelimit-reset` (epoch seconds) as a time. */
-  reset?: Date
 }
 
 export type ListResult =
@@ -121,37 +113,6 @@ export async function listReleases(opts: GitHubClientOptions, repo: string, vali
     lastModified: res.headers.get('last-modified') ?? undefined,
     rateLimit,
   }
-}
-
-export function readRateLimit(headers: Headers): RateLimit {
-  const remaining = headers.get('x-ratelimit-remaining')
-  const reset = headers.get('x-ratelimit-reset')
-  return {
-    remaining: remaining !== null && /^\d+$/.test(remaining.trim()) ? Number(remaining) : undefined,
-    reset: reset !== null && /^\d+$/.test(reset.trim()) ? new Date(Number(reset) * 1000) : undefined,
-  }
-}
-
-/** When a 403/429 is a rate limit, the time before which no request may be made; else undefined. */
-function rateLimitedUntil(res: Response, rateLimit: RateLimit, now: Date): Date | undefined {
-  const retryAfter = res.headers.get('retry-after')
-  if (retryAfter !== null) {
-    const secs = /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter) * 1000 : Date.parse(retryAfter) - now.getTime()
-    if (Number.isFinite(secs)) return capWait(now, Math.max(secs, 1000))
-  }
-  if (rateLimit.remaining === 0) return capWait(now, rateLimit.reset ? rateLimit.reset.getTime() - now.getTime() : DEFAULT_RETRY_MS)
-  if (res.status === 429) return capWait(now, DEFAULT_RETRY_MS)
-  return undefined
-}
-
-/** The earliest next request after a response that used up the limit (200/304 with remaining 0). */
-export function exhaustedUntil(rateLimit: RateLimit, now: Date): Date | undefined {
-  if (rateLimit.remaining !== 0) return undefined
-  return capWait(now, rateLimit.reset ? rateLimit.reset.getTime() - now.getTime() : DEFAULT_RETRY_MS)
-}
-
-function capWait(now: Date, ms: number): Date {
-  return new Date(now.getTime() + Math.min(Math.max(ms, 1000), MAX_WAIT_MS))
 }
 
 /** Lets go of a body we will not read (not awaited: a cancel may never settle on some streams). */

@@ -1,37 +1,45 @@
-import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
+import { findBrowser, isExecutable, type Distro } from '../../.ci/browser.mjs'
+import { distroOf, parseOsRelease } from '../../.ci/packages.mjs'
+import { ensureCommand } from './apt'
 import { repoRoot } from './paths'
 
-export const CHROMIUM = '/usr/bin/chromium'
-const INSTALL = 'apt-get update && apt-get install -y chromium'
+export { BROWSER_ENV } from '../../.ci/browser.mjs'
 
-/**
- * Debian's Chromium, installed with apt when missing. Fails loudly, naming the command,
- * when it cannot be installed: browser tests never skip.
- */
-export function ensureChromium(): string {
-  if (existsSync(CHROMIUM)) return CHROMIUM
-  if (process.getuid?.() !== 0) throw new Error(`Chromium is missing at ${CHROMIUM}; install it as root: ${INSTALL}`)
-  try {
-    execFileSync('sh', ['-c', `DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 15 * 60_000,
-    })
-  } catch (err) {
-    const e = err as { stderr?: Buffer }
-    throw new Error(`installing Chromium failed; run as root: ${INSTALL}\n${e.stderr?.toString().slice(-2000) ?? ''}`)
+/** This machine's distribution, from os-release(5). */
+export function thisDistro(): Distro {
+  for (const file of ['/etc/os-release', '/usr/lib/os-release']) {
+    try {
+      return distroOf(parseOsRelease(readFileSync(file, 'utf8')))
+    } catch {
+      // try the next one
+    }
   }
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium still missing after apt-get; run as root: ${INSTALL}`)
-  return CHROMIUM
+  return 'unknown'
 }
 
-/** Headless Chromium with the flags this machine needs (no sandbox as root, no background network). */
+/**
+ * The browser the end-to-end tests drive (see .ci/browser.mjs for the order): found on this
+ * machine, or Debian's Chromium installed with apt. Fails loudly, saying what to do, when there
+ * is none: browser tests never skip.
+ */
+export function ensureBrowser(env: Record<string, string | undefined> = process.env): string {
+  const choice = findBrowser({ env, exists: isExecutable, distro: thisDistro() })
+  if (choice.error !== undefined) throw new Error(`${choice.error}: ${choice.hint}`)
+  if (choice.install) {
+    ensureCommand(path.basename(choice.path), choice.install, { purpose: 'the browser tests', manual: `apt-get update && apt-get install -y ${choice.install.join(' ')}` })
+    if (!isExecutable(choice.path)) throw new Error(`${choice.path} is still missing after installing ${choice.install.join(' ')}; install it as root: apt-get install -y ${choice.install.join(' ')}`)
+  }
+  return choice.path
+}
+
+/** Headless Chromium (or Chrome) with the flags this machine needs (no sandbox as root, no background network). */
 export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
-    executablePath: ensureChromium(),
+    executablePath: ensureBrowser(),
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
   })

@@ -32,6 +32,14 @@ export const UPDATE_ERROR_CODES = [
   'INTERRUPTED',
   'NO_RELEASE',
   'BAD_CONFIG',
+  // Added by verified release artifacts and signed tags (issue 13).
+  'DOWNLOAD_FAILED',
+  'CHECKSUM_MISMATCH',
+  'SIGNATURE_MISSING',
+  'SIGNATURE_INVALID',
+  'UNTRUSTED_SIGNER',
+  'UNSAFE_ARCHIVE',
+  'TAG_NOT_SIGNED',
 ] as const
 
 export type UpdateErrorCode = (typeof UPDATE_ERROR_CODES)[number]
