@@ -5,16 +5,16 @@ import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { createUpdateLock } from '../../../updater/adapters/lock'
 import { silentLogger } from '../../../updater/shared/log'
-import { createPaths } from '../../../updater/shared/paths'
+import { appPathsIn } from '../../support/app-paths'
 import { isProcessAlive, processStartTime } from '../../../updater/shared/pidfile'
 import { isLockHeld, lockOwnerFile } from '../../../updater/shared/update-activity'
 
 let dir: string
-let paths: ReturnType<typeof createPaths>
+let paths: ReturnType<typeof appPathsIn>
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'upkeep-lock-'))
-  paths = createPaths({ appDir: dir, dataDir: path.join(dir, 'data'), backupDir: path.join(dir, 'b') })
-  await mkdir(paths.dataDir)
+  paths = appPathsIn(dir)
+  await mkdir(paths.stateDir)
 })
 afterEach(() => rm(dir, { recursive: true, force: true }))
 

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { createProcessManager } from '../../../updater/adapters/process-manager'
 import { silentLogger } from '../../../updater/shared/log'
-import { createPaths } from '../../../updater/shared/paths'
+import { appPathsIn } from '../../support/app-paths'
 import { isProcessAlive, readPidFile } from '../../../updater/shared/pidfile'
 import { freePort, waitForJson } from '../../support/run'
 
@@ -19,13 +19,13 @@ http.createServer((q, s) => s.end(JSON.stringify({ version: '1.0.0', pid: proces
 
 let dir: string
 let port: number
-let paths: ReturnType<typeof createPaths>
+let paths: ReturnType<typeof appPathsIn>
 const started: number[] = []
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'upkeep-pm-'))
   port = await freePort()
-  paths = createPaths({ appDir: dir, dataDir: path.join(dir, 'data'), backupDir: path.join(dir, 'backups') })
+  paths = appPathsIn(dir)
   const release = path.join(dir, '.upkeep', 'releases', 'v1.0.0')
   await mkdir(release, { recursive: true })
   await writeFile(path.join(release, 'srv.mjs'), SERVER)
@@ -38,7 +38,7 @@ afterEach(async () => {
 })
 
 const manager = (env: NodeJS.ProcessEnv = {}, stopTimeoutMs = 2000) =>
-  createProcessManager({ paths, host: '127.0.0.1', port, log: silentLogger(), env: { ...process.env, PORT: String(port), ...env }, stopTimeoutMs })
+  createProcessManager({ paths, command: { argv: [process.execPath, '{serverEntry}'] }, listen: { host: '127.0.0.1', port }, log: silentLogger(), env: { ...process.env, PORT: String(port), ...env }, stopTimeoutMs })
 
 describe('the process service manager', () => {
   test('starts current/<serverEntry> detached with a pidfile, restarts it with SIGTERM, stops it', async () => {

@@ -355,6 +355,7 @@ export function serializeAppDefinition(def: AppDefinition): Record<string, unkno
       ...(def.health.expectStatus !== 200 ? { expectStatus: def.health.expectStatus } : {}),
       version: version.kind === 'json-pointer' ? { jsonPointer: version.pointer } : version.kind === 'regex' ? { regex: version.pattern } : version.kind === 'header' ? { header: version.name } : null,
       timeoutSeconds: def.health.timeoutMs / 1000,
+      ...(def.health.intervalMs !== 250 ? { intervalMs: def.health.intervalMs } : {}),
     },
     data: {
       paths: def.data.paths.map((p) => (p.startsWith(def.checkout + '/') ? path.relative(def.checkout, p) : p)),
