@@ -5,17 +5,24 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { createExec, type Exec } from '../../updater/adapters/exec'
-import { backupName, createBackup, dataChangedSince, pruneBackups, restoreBackup } from '../../updater/backup-archive'
+import { cleanEnv } from '../../updater/adapters/clean-env'
+import { backupName, createBackup, dataChangedSince, pruneBackups, restoreBackup, type DataRoot } from '../../updater/backup-archive'
+import { UPKEEP_RUNTIME_EXCLUDES } from '../../updater/shared/apps/builtin'
+import { repoRoot } from '../support/paths'
+import { run } from '../support/run'
 
 let dir: string
 let dataDir: string
 let backupDir: string
-const exec = createExec()
+const exec = createExec({ env: cleanEnv({ uid: 0, gid: 0, name: 'root', home: '/root' }) })
+/** Upkeep's own data dir: archived without a prefix, its bookkeeping left out. */
+let roots: DataRoot[]
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'upkeep-backup-'))
   dataDir = path.join(dir, 'data')
   backupDir = path.join(dir, 'backups')
+  roots = [{ abs: dataDir, prefix: '', exclude: UPKEEP_RUNTIME_EXCLUDES }]
   await mkdir(path.join(dataDir, 'uploads', 'deep'), { recursive: true })
   await writeFile(path.join(dataDir, 'settings.json'), '{"theme":"dark"}\n')
   await writeFile(path.join(dataDir, 'uploads', 'deep', 'photo.bin'), randomBytes(9 << 20))
@@ -27,7 +34,7 @@ beforeEach(async () => {
 })
 afterEach(() => rm(dir, { recursive: true, force: true }))
 
-const backup = (now = new Date('2026-11-23T10:00:00Z')) => createBackup({ dataDir, backupDir, fromVersion: '1.0.0', updateId: 'u1', now, exec })
+const backup = (now = new Date('2026-11-23T10:00:00Z')) => createBackup({ app: 'upkeep', roots, backupDir, fromVersion: '1.0.0', updateId: 'u1', now, exec })
 
 describe('createBackup', () => {
   test('a 0600 .tar.gz that plain tar restores, with a sha256 file and a manifest', async () => {
@@ -72,28 +79,44 @@ describe('createBackup', () => {
     }
   })
 
-  test('run by root for the checkout\'s owner, sqlite3 runs as the owner: a database swapped for a symlink to a root-only one is not copied', async () => {
-    const owner = { uid: 65534, gid: 65534, home: dir, name: 'nobody' }
+  test('made as the data\'s owner, a database or a folder swapped for a symlink to root-only data is refused or kept as a link, never read', async () => {
+    const owner = { uid: 65534, gid: 65534 }
     await chmod(dir, 0o755)
-    const secret = path.join(dir, 'secret.db')
-    execFileSync('sqlite3', [secret, "CREATE TABLE s(x); INSERT INTO s VALUES ('root only');"])
-    await chmod(secret, 0o600)
-    const db = path.join(dataDir, 'app.db')
-    execFileSync('sqlite3', [db, 'CREATE TABLE t(x);'])
+    const secret = path.join(dir, 'secret')
+    await mkdir(secret, { mode: 0o700 })
+    execFileSync('sqlite3', [path.join(secret, 'root.db'), "CREATE TABLE s(x); INSERT INTO s VALUES ('root only');"])
+    await writeFile(path.join(secret, 'key.txt'), 'root only\n', { mode: 0o600 })
     await mkdir(backupDir)
+    // A folder of the data swapped for a link to a root-only folder: archived as the link it is.
+    await symlink(secret, path.join(dataDir, 'd'))
     execFileSync('chown', ['-R', `${owner.uid}:${owner.gid}`, dataDir, backupDir])
-    const asOwner = createExec({ runAs: owner })
-    // The server swaps the listed database for a symlink just before sqlite3 opens it.
-    const swapping: Exec = async (file, args, o) => {
-      if (file === 'sqlite3') {
-        await rm(db)
-        await symlink(secret, db)
-      }
-      return asOwner(file, args, o)
+    const asOwner = async () => {
+      const r = await run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/support/backup-as.ts'), JSON.stringify({ app: 'upkeep', roots, backupDir, fromVersion: '1.0.0', updateId: 'u1' })], { ...owner, cwd: repoRoot, timeoutMs: 60_000 })
+      return JSON.parse(r.stdout) as { ok: boolean; path?: string; code?: string; message?: string }
     }
-    const r = createBackup({ dataDir, backupDir, fromVersion: '1.0.0', updateId: 'u1', now: new Date(), exec: swapping, runAs: owner })
-    await expect(r).rejects.toMatchObject({ code: 'BACKUP_FAILED', message: expect.stringContaining('app.db') })
-    expect((await readdir(backupDir)).filter((n) => n.endsWith('.tar.gz'))).toEqual([])
+    const made = await asOwner()
+    expect(made.ok, made.message).toBe(true)
+    const listing = execFileSync('tar', ['tzvf', made.path!], { encoding: 'utf8' })
+    expect(listing).toMatch(/^l.* d -> .*secret$/m)
+    expect(execFileSync('tar', ['xzOf', made.path!], { encoding: 'latin1', maxBuffer: 256 << 20 })).not.toContain('root only')
+    // A live database swapped for a link to a root-only one: archived as a link too, never opened.
+    const db = path.join(dataDir, 'app.db')
+    await symlink(path.join(secret, 'root.db'), db)
+    execFileSync('chown', ['-h', `${owner.uid}:${owner.gid}`, db])
+    const second = await asOwner()
+    expect(second.ok, second.message).toBe(true)
+    expect((await readdir(backupDir)).filter((n) => n.endsWith('.tar.gz')).map((n) => execFileSync('tar', ['xzOf', path.join(backupDir, n)], { encoding: 'latin1', maxBuffer: 256 << 20 })).join('')).not.toContain('root only')
+  })
+
+  test('a file named with a backslash beside a symlink of the same stem restores as it was (no "a\\b" read as "a/b")', async () => {
+    await symlink('uploads', path.join(dataDir, 'a'))
+    await writeFile(path.join(dataDir, 'a\\pwned'), 'mine\n')
+    const r = await backup()
+    const out = path.join(dir, 'restored')
+    await mkdir(out)
+    execFileSync('tar', ['xzf', r.path, '-C', out])
+    expect(await readFile(path.join(out, 'a\\pwned'), 'utf8')).toBe('mine\n')
+    expect(await readdir(path.join(out, 'uploads'))).not.toContain('pwned')
   })
 
   test('a full disk is DISK_FULL and leaves no partial archive', async () => {
@@ -111,24 +134,24 @@ describe('createBackup', () => {
 describe('restore and change detection', () => {
   test('restoreBackup puts the backup back and keeps what was there aside', async () => {
     const r = await backup()
-    expect(await dataChangedSince(r.manifest, dataDir)).toBe(false)
+    expect(await dataChangedSince(r.manifest, roots)).toBe(false)
     await writeFile(path.join(dataDir, 'settings.json'), '{"theme":"migrated"}\n')
     await writeFile(path.join(dataDir, 'new-table.json'), '[]')
-    expect(await dataChangedSince(r.manifest, dataDir)).toBe(true)
+    expect(await dataChangedSince(r.manifest, roots)).toBe(true)
     const aside = path.join(dataDir, '.rolled-back', 'u1-v1.1.0')
-    await restoreBackup({ archive: r.path, dataDir, asideDir: aside, exec })
+    await restoreBackup({ archive: r.path, roots, asideDir: aside, exec })
     expect(await readFile(path.join(dataDir, 'settings.json'), 'utf8')).toBe('{"theme":"dark"}\n')
     expect(await readFile(path.join(aside, 'settings.json'), 'utf8')).toBe('{"theme":"migrated"}\n')
     expect(await readFile(path.join(aside, 'new-table.json'), 'utf8')).toBe('[]')
     // The updater's own files stay where they are.
     expect(await readFile(path.join(dataDir, 'update-journal.json'), 'utf8')).toBe('{}')
-    expect(await dataChangedSince(r.manifest, dataDir)).toBe(false)
+    expect(await dataChangedSince(r.manifest, roots)).toBe(false)
   })
 
   test('a touched file with the same content is not a change', async () => {
     const r = await backup()
     await utimes(path.join(dataDir, 'settings.json'), new Date(), new Date(Date.now() + 5000))
-    expect(await dataChangedSince(r.manifest, dataDir)).toBe(false)
+    expect(await dataChangedSince(r.manifest, roots)).toBe(false)
   })
 })
 
@@ -136,11 +159,11 @@ describe('retention', () => {
   test('keeps the newest N backups and their sidecar files', async () => {
     await mkdir(backupDir)
     for (let day = 1; day <= 7; day++) {
-      const name = backupName('1.0.0', new Date(`2026-11-0${day}T10:00:00Z`))
+      const name = backupName('upkeep', '1.0.0', new Date(`2026-11-0${day}T10:00:00Z`))
       for (const f of [name, `${name}.sha256`, `${name}.manifest.json`]) await writeFile(path.join(backupDir, f), '')
     }
     await writeFile(path.join(backupDir, '.upkeep-1.0.0-20261108T100000Z.tar.gz.tmp'), 'partial')
-    const removed = await pruneBackups(backupDir, 5)
+    const removed = await pruneBackups(backupDir, 'upkeep', 5)
     expect(removed).toEqual(['upkeep-1.0.0-20261102T100000Z.tar.gz', 'upkeep-1.0.0-20261101T100000Z.tar.gz'])
     const left = (await readdir(backupDir)).filter((n) => n.endsWith('.tar.gz'))
     expect(left.sort()).toEqual([3, 4, 5, 6, 7].map((d) => `upkeep-1.0.0-2026110${d}T100000Z.tar.gz`))
