@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { REQUEST_INTERVAL_MS } from '../../updater/main'
+import { REQUEST_INTERVAL_MS } from '../../updater/commands/updates'
 import { repoRoot } from '../support/paths'
 import { directives, installValues, renderUnit, UNIT_TEMPLATES } from '../support/units'
 

@@ -144,19 +144,45 @@ describe('waitHealthy', () => {
   test('a server that exited fails at once, with its exit status and last log lines', async () => {
     const ctx = await ctxWith({ active: 'failed', exitStatus: 1 }, async () => undefined)
     const t0 = ctx.clock.now().getTime()
-    await expect(waitHealthy(ctx, '1.4.0', { step: 'health' })).rejects.toMatchObject({ code: 'HEALTH_CHECK_FAILED', message: '1.4.0 is not running: the server exited with status 1; output:\nlast log line' })
+    await expect(waitHealthy(ctx, { version: '1.4.0', step: 'health' })).rejects.toMatchObject({ code: 'HEALTH_CHECK_FAILED', message: '1.4.0 is not running: the app exited with status 1; output:\nlast log line' })
     expect(ctx.clock.now().getTime() - t0).toBeLessThan(1000)
   })
 
   test('a server that answers the old version (or 503) until the timeout fails then, saying what it last saw', async () => {
     const ctx = await ctxWith({}, async () => ({ status: 503, version: '1.3.0' }))
-    await expect(waitHealthy(ctx, '1.3.0', { step: 'health' })).rejects.toMatchObject({ code: 'HEALTH_CHECK_FAILED', message: '1.3.0 did not become healthy within 5 s (last answer: HTTP 503, version 1.3.0)' })
+    await expect(waitHealthy(ctx, { version: '1.3.0', step: 'health' })).rejects.toMatchObject({
+      code: 'HEALTH_CHECK_FAILED',
+      message: '1.3.0 did not become healthy within 5 s (http://127.0.0.1:8080/api/health, last answer: HTTP 503, version 1.3.0; expected HTTP 200)',
+    })
+  })
+
+  test('an answer with the right status but no version fails soon, saying exactly that, with the fix', async () => {
+    const ctx = await ctxWith({}, async () => ({ status: 200, versionProblem: 'its body has no version at JSON pointer /version (body: {"status":"UP"})' }))
+    const t0 = ctx.clock.now().getTime()
+    const err = (await waitHealthy(ctx, { version: '1.1.0', step: "health" }).catch((e: unknown) => e)) as { code: string; message: string; hint: string }
+    expect(err).toMatchObject({ code: 'HEALTH_CHECK_FAILED', message: 'http://127.0.0.1:8080/api/health answers HTTP 200 but reports no version: its body has no version at JSON pointer /version (body: {"status":"UP"})' })
+    expect(err.hint).toContain('"health.version"')
+    expect(ctx.clock.now().getTime() - t0).toBeLessThan(5000)
+  })
+
+  test('an answer with another version until the timeout says which version it saw', async () => {
+    const ctx = await ctxWith({}, async () => ({ status: 200, version: '1.0.0' }))
+    const err = (await waitHealthy(ctx, { version: '1.1.0', step: "health" }).catch((e: unknown) => e)) as { code: string; message: string; hint: string }
+    expect(err).toMatchObject({ code: 'HEALTH_CHECK_FAILED', message: 'http://127.0.0.1:8080/api/health answers HTTP 200 with version 1.0.0, not 1.1.0, after 5 s' })
+    expect(err.hint).toContain('still runs other code')
+  })
+
+  test('without a version to recognise, the expected status after the restart is enough', async () => {
+    const f = await fakeDeps()
+    dirs.push(f.dir)
+    const ctx = { ...f.deps, app: { ...f.deps.app, health: { ...f.deps.app.health, version: { kind: 'none' as const } } }, health: async () => ({ status: 200 }), j: {} as Journal, save: async () => {}, touch: async () => {}, emit: async () => {}, signal: new AbortController().signal } as StepContext
+    expect(await waitHealthy(ctx, { version: '1.1.0', step: 'health' })).toMatchObject({ polls: 1 })
   })
 
   test('only the target version counts', async () => {
     let n = 0
     const ctx = await ctxWith({}, async () => (++n < 3 ? { status: 200, version: '1.0.0' } : { status: 200, version: '1.1.0' }))
-    expect(await waitHealthy(ctx, 'v1.1.0', { step: 'health' })).toMatchObject({ polls: 3 })
+    expect(await waitHealthy(ctx, { version: 'v1.1.0', step: 'health' })).toMatchObject({ polls: 3 })
   })
 })
 

@@ -90,7 +90,7 @@ process.on('SIGTERM', () => s.close(() => process.exit(0)))
   })
 
   test('start, state, restart with a new MainPID while the socket keeps answering, stop', async () => {
-    const web = createSystemd({ unit: 'adapt-web.service', socket: 'adapt-web.socket', run })
+    const web = createSystemd({ units: ['adapt-web.service'], sockets: ['adapt-web.socket'], run })
     expect(web.kind).toBe('systemd')
     await web.start()
     const first = await web.state()
@@ -112,7 +112,7 @@ process.on('SIGTERM', () => s.close(() => process.exit(0)))
   })
 
   test('recentLogs shows the unit’s journal since the last start, not before', async () => {
-    const web = createSystemd({ unit: 'adapt-web.service', socket: 'adapt-web.socket', run })
+    const web = createSystemd({ units: ['adapt-web.service'], sockets: ['adapt-web.socket'], run })
     await web.start()
     const before = (await web.state()).mainPid
     await until('the first start in the journal', async () => ((await web.recentLogs()).some((l) => l.includes(`listening pid=${before}`)) ? true : undefined))
@@ -128,7 +128,7 @@ process.on('SIGTERM', () => s.close(() => process.exit(0)))
   })
 
   test('a unit that fails at start is detected within seconds, with its exit status and last log lines', async () => {
-    const fail = createSystemd({ unit: 'adapt-fail.service', socket: null, run })
+    const fail = createSystemd({ units: ['adapt-fail.service'], sockets: [], run })
     await fail.start()
     const { value: state, ms } = await until('failed', async () => {
       const s = await fail.state()
@@ -144,7 +144,7 @@ process.on('SIGTERM', () => s.close(() => process.exit(0)))
   })
 
   test('a crash-looping unit shows restarts within seconds, then fails at its start limit; restart() still works after that', async () => {
-    const loop = createSystemd({ unit: 'adapt-loop.service', socket: null, run })
+    const loop = createSystemd({ units: ['adapt-loop.service'], sockets: [], run })
     await loop.start()
     const { ms: firstRestartMs } = await until('a restart', async () => ((await loop.state()).restarts > 0 ? true : undefined))
     expect(firstRestartMs).toBeLessThan(10_000)
@@ -163,7 +163,7 @@ process.on('SIGTERM', () => s.close(() => process.exit(0)))
   })
 
   test('after a crash-looping release failed the socket too, restart() brings socket and server back (rollback)', async () => {
-    const web = createSystemd({ unit: 'adapt-web.service', socket: 'adapt-web.socket', run })
+    const web = createSystemd({ units: ['adapt-web.service'], sockets: ['adapt-web.socket'], run })
     await writeFile(path.join(work, 'mode'), 'crash')
     await web.restart()
     const { value: broken } = await until('the start limit', async () => {
@@ -183,7 +183,7 @@ process.on('SIGTERM', () => s.close(() => process.exit(0)))
   })
 
   test('a unit that does not exist: a clear RESTART_FAILED with a hint', async () => {
-    const missing = createSystemd({ unit: 'no-such-unit.service', socket: null, run })
+    const missing = createSystemd({ units: ['no-such-unit.service'], sockets: [], run })
     const err = await missing.restart().catch((e: unknown) => e)
     expect(err).toBeInstanceOf(UpdateError)
     expect(err).toMatchObject({ code: 'RESTART_FAILED', message: expect.stringMatching(/not found/), hint: expect.stringMatching(/install\.sh/) })
@@ -193,7 +193,7 @@ process.on('SIGTERM', () => s.close(() => process.exit(0)))
   test('the default runner (execa) works inside the sandbox, as in upkeep-updater.service', async () => {
     const script = [
       `import { createSystemd } from '${repoRoot}/updater/adapters/systemd.ts'`,
-      `const web = createSystemd({ unit: 'adapt-web.service', socket: 'adapt-web.socket' })`,
+      `const web = createSystemd({ units: ['adapt-web.service'], sockets: ['adapt-web.socket'] })`,
       `await web.start()`,
       `const a = await web.state()`,
       `await web.restart()`,

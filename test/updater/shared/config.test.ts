@@ -28,7 +28,16 @@ describe('parseConfig', () => {
       updateCheckDisabled: false,
       serviceManager: 'process',
       logLevel: 'info',
+      stateDir: '/srv/app/data/state',
+      appsDir: '/etc/upkeep/apps',
+      healthTimeoutMs: 60_000,
+      backupKeep: 5,
+      staleAfterMs: 1_800_000,
     })
+  })
+
+  test('under systemd the apps\' state lives in a directory of root\'s, not in the data dir', () => {
+    expect(parseConfig({ UPKEEP_SERVICE_MANAGER: 'systemd' }, defaults).stateDir).toBe('/var/lib/upkeep-apps')
   })
 
   test('every variable is read', () => {
@@ -46,6 +55,11 @@ describe('parseConfig', () => {
         UPDATE_CHECK_DISABLED: 'true',
         UPKEEP_SERVICE_MANAGER: 'systemd',
         LOG_LEVEL: 'DEBUG',
+        UPKEEP_STATE_DIR: 'state',
+        UPKEEP_APPS_DIR: '/etc/apps',
+        UPKEEP_HEALTH_TIMEOUT: '9',
+        UPKEEP_BACKUP_KEEP: '2',
+        UPKEEP_STALE_AFTER: '600',
       },
       defaults,
     )
@@ -62,6 +76,11 @@ describe('parseConfig', () => {
       updateCheckDisabled: true,
       serviceManager: 'systemd',
       logLevel: 'debug',
+      stateDir: '/home/op/state',
+      appsDir: '/etc/apps',
+      healthTimeoutMs: 9000,
+      backupKeep: 2,
+      staleAfterMs: 600_000,
     })
   })
 
