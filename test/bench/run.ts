@@ -11,6 +11,7 @@ import { promisify } from 'node:util'
 import zlib from 'node:zlib'
 import { createExec } from '../../updater/adapters/exec'
 import { createBackup, formatBytes } from '../../updater/backup-archive'
+import { cleanEnv } from '../../updater/adapters/clean-env'
 import type { HistoryEntry } from '../../updater/shared/history'
 import type { Journal } from '../../updater/shared/journal'
 import type { StatusEvent } from '../../updater/shared/status'
@@ -59,7 +60,7 @@ async function benchBackup(): Promise<void> {
     let archiveBytes = 0
     for (let i = 0; i < 2; i++) {
       const t0 = performance.now()
-      const r = await createBackup({ dataDir, backupDir: path.join(dir, `backups-${i}`), fromVersion: '1.0.0', updateId: `bench${i}`, now: new Date(), exec: createExec() })
+      const r = await createBackup({ app: 'upkeep', roots: [{ abs: dataDir, prefix: '', exclude: [] }], backupDir: path.join(dir, `backups-${i}`), fromVersion: '1.0.0', updateId: `bench${i}`, now: new Date(), exec: createExec({ env: cleanEnv({ uid: 0, gid: 0, name: 'root', home: os.homedir() }) }) })
       runs.push((performance.now() - t0) / 1000)
       archiveBytes = r.manifest.bytes
     }

@@ -4,15 +4,16 @@ import path from 'node:path'
 import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createRunningUpdate } from '../../server/services/running-update'
 import { writeJsonAtomic } from '../../updater/shared/atomic-write'
-import { createPaths, type Paths } from '../../updater/shared/paths'
+import type { AppPaths } from '../../updater/shared/paths'
+import { appPathsIn } from '../support/app-paths'
 import { writeUpdateRequest } from '../../updater/shared/request'
 
 let dir: string
-let paths: Paths
+let paths: AppPaths
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'upkeep-running-'))
-  paths = createPaths({ appDir: dir, dataDir: path.join(dir, 'data'), backupDir: path.join(dir, 'backups') })
-  await mkdir(paths.dataDir)
+  paths = appPathsIn(dir)
+  await mkdir(paths.stateDir)
 })
 afterEach(() => rm(dir, { recursive: true, force: true }))
 

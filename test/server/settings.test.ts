@@ -90,7 +90,7 @@ describe('PUT /api/settings', () => {
     expect(github.requests).toHaveLength(1)
 
     await put({ channel: 'prerelease' })
-    expect(existsSync(t.services.paths.releaseCache)).toBe(false)
+    expect(existsSync(t.services.upkeepPaths.releaseCache)).toBe(false)
     expect((await status()).latest?.tag).toBe('v1.6.0-rc.1')
     expect(github.requests).toHaveLength(2)
   })

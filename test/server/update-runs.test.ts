@@ -2,9 +2,12 @@ import { mkdir, mkdtemp, readFile, rm, appendFile, writeFile, access } from 'nod
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import type { AppsService } from '../../server/services/apps'
+import { upkeepDefinition } from '../../updater/shared/apps/builtin'
+import { createAppPaths, createManagerPaths } from '../../updater/shared/paths'
 import { updateRunRoutes } from '../../server/routes/update-runs'
 import { createUpdateLauncher } from '../../server/services/update-launcher'
-import { parseConfig } from '../../updater/shared/config'
+import { parseConfig, type Config } from '../../updater/shared/config'
 import { silentLogger } from '../../updater/shared/log'
 import { parseUpdateRequest } from '../../updater/shared/request'
 import type { Journal } from '../../updater/shared/journal'
@@ -12,6 +15,9 @@ import { processStartTime } from '../../updater/shared/pidfile'
 
 let dir: string
 let config: ReturnType<typeof parseConfig>
+/** Upkeep's own app, as the server's apps service hands it out. */
+const appsOf = (c: Config) => ({ get: async () => ({ paths: createAppPaths(upkeepDefinition(c), createManagerPaths(c)) }) }) as unknown as AppsService
+
 const launched: string[] = []
 const launcher = { launch: (c: 'apply-request' | 'recover') => void launched.push(c) }
 
@@ -24,7 +30,7 @@ beforeEach(async () => {
 afterEach(() => rm(dir, { recursive: true, force: true }))
 
 const post = (body: unknown, raw?: string) =>
-  updateRunRoutes({ config, log: silentLogger(), updateLauncher: launcher }).request('/apply', {
+  updateRunRoutes({ apps: appsOf(config), log: silentLogger(), updateLauncher: launcher }).request('/apply', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: raw ?? JSON.stringify(body),
@@ -111,9 +117,9 @@ describe('GET /api/updates/history', () => {
   test('newest first, limited', async () => {
     const line = (id: string, status: string) => JSON.stringify({ id, status, kind: 'update', from: { version: '1.0.0' }, to: { version: '1.1.0', tag: 'v1.1.0' }, steps: [] })
     await writeFile(path.join(config.dataDir, 'update-history.jsonl'), [line('a', 'failed'), line('b', 'complete'), '{torn'].join('\n'))
-    const res = await updateRunRoutes({ config, log: silentLogger() }).request('/history?limit=1')
+    const res = await updateRunRoutes({ apps: appsOf(config), log: silentLogger() }).request('/history?limit=1')
     expect(await res.json()).toMatchObject({ entries: [{ id: 'b', status: 'complete' }] })
-    const all = await updateRunRoutes({ config, log: silentLogger() }).request('/history')
+    const all = await updateRunRoutes({ apps: appsOf(config), log: silentLogger() }).request('/history')
     expect(((await all.json()) as { entries: unknown[] }).entries).toHaveLength(2)
   })
 })
@@ -125,7 +131,7 @@ describe('GET /api/updates/events (SSE)', () => {
     const status = path.join(config.dataDir, 'update-status.jsonl')
     await writeFile(status, event(1, 'update-started') + event(2, 'step-started', { step: 'preflight' }) + event(3, 'step-finished', { step: 'preflight', durationMs: 5 }))
     const shutdown = new AbortController()
-    const app = updateRunRoutes({ config, log: silentLogger(), shutdown: shutdown.signal, pollMs: 20 })
+    const app = updateRunRoutes({ apps: appsOf(config), log: silentLogger(), shutdown: shutdown.signal, pollMs: 20 })
     const res = await app.request('/events', { headers: { 'Last-Event-ID': '1' } })
     expect(res.headers.get('content-type')).toContain('text/event-stream')
     const reader = res.body!.getReader()

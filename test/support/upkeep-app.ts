@@ -6,7 +6,7 @@ import { readPidFile } from '../../updater/shared/pidfile'
 import { OWNER } from './fixture-app'
 import { copyProject, git } from './git-fixtures'
 import { repoRoot } from './paths'
-import { freePort } from './run'
+import { freePort, run } from './run'
 
 // Upkeep itself as the app being updated, in process mode: a bare origin of this repository with
 // release tags, a checkout of v1.0.0 built into .upkeep/releases/v1.0.0 and live as `current`,
@@ -95,17 +95,14 @@ export async function installUpkeep(origin: string, tag: string, extraEnv: NodeJ
     LOG_LEVEL: 'info',
     ...extraEnv,
   }
-  const { createProcessManager } = await import('../../updater/adapters/process-manager')
-  const { createPaths } = await import('../../updater/shared/paths')
-  const { silentLogger } = await import('../../updater/shared/log')
-  const pm = createProcessManager({
-    paths: createPaths({ appDir, dataDir, backupDir: path.join(appDir, 'backups') }),
-    host: '127.0.0.1',
-    port,
-    log: silentLogger(),
-    runAs: { ...OWNER, home },
+  // Started as its user, the way the process service manager starts it.
+  const startOpts = {
+    paths: { appDir, current: path.join(appDir, 'current'), pidFile: path.join(dataDir, 'server.pid'), logs: path.join(dataDir, 'logs') },
+    command: { argv: [process.execPath, '{serverEntry}'] },
     env,
-  })
+    logName: 'server.log',
+  }
+  const start = () => run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/support/start-app.ts'), JSON.stringify(startOpts)], { uid: OWNER.uid, gid: OWNER.gid, cwd: repoRoot, timeoutMs: 60_000 })
   const url = `http://127.0.0.1:${port}`
   const install: UpkeepInstall = {
     root,
@@ -136,7 +133,8 @@ export async function installUpkeep(origin: string, tag: string, extraEnv: NodeJ
       await rm(root, { recursive: true, force: true })
     },
   }
-  await pm.start()
+  const started = await start()
+  if (started.code !== 0) throw new Error(`cannot start Upkeep ${tag}: ${started.stderr}`)
   const deadline = Date.now() + 20_000
   while (Date.now() < deadline) {
     if (await install.health()) return install

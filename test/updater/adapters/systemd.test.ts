@@ -186,7 +186,7 @@ process.on('SIGTERM', () => s.close(() => process.exit(0)))
     const missing = createSystemd({ units: ['no-such-unit.service'], sockets: [], run })
     const err = await missing.restart().catch((e: unknown) => e)
     expect(err).toBeInstanceOf(UpdateError)
-    expect(err).toMatchObject({ code: 'RESTART_FAILED', message: expect.stringMatching(/not found/), hint: expect.stringMatching(/install\.sh/) })
+    expect(err).toMatchObject({ code: 'RESTART_FAILED', message: expect.stringMatching(/not found/), hint: expect.stringMatching(/systemctl list-unit-files no-such-unit.service/) })
     expect(await missing.state()).toMatchObject({ active: 'inactive', subState: 'not-found' })
   })
 
