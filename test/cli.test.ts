@@ -42,7 +42,7 @@ describe('upkeep CLI', () => {
     expect(r.stdout).toMatch(/upkeep apply-request\s+internal: /)
     const update = await upkeep(['update', '--help'])
     expect(update.stdout).toContain('--no-backup')
-    expect(update.stdout).toContain('Exit status: 0 updated, 1 failed (nothing changed), 3 rolled back.')
+    expect(update.stdout).toContain('Exit status: 0 updated, 1 failed (nothing changed), 3 rolled back, 2 usage.')
   })
 
   test('a command’s --help', async () => {

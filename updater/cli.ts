@@ -34,7 +34,7 @@ const COMMANDS: Record<string, Command> = {
   },
   status: {
     summary: 'show the running version, the latest release and where it comes from',
-    usage: 'upkeep [--app NAME] status [--json]',
+    usage: 'upkeep status [--json]',
     perApp: true,
     details: [
       'Answers from the release cache and refreshes it when it is older than 30 minutes, like the',
@@ -47,7 +47,7 @@ const COMMANDS: Record<string, Command> = {
   },
   check: {
     summary: 'ask for a newer release now',
-    usage: 'upkeep [--app NAME] check [--json]',
+    usage: 'upkeep check [--json]',
     perApp: true,
     details: ['Checks now (conditionally, within GitHub\'s rate limit) and prints the result.', 'Exits 1 when the check failed (rate limit, network, unknown repository).', '', 'Options:', '  --json   the same data as POST /api/updates/check, as JSON'].join('\n'),
     run: server('check'),
@@ -59,12 +59,15 @@ const COMMANDS: Record<string, Command> = {
       'Prompts twice without echo, or reads the first line of stdin with --password-stdin:',
       '  printf %s "$NEW_PASSWORD" | upkeep set-password --password-stdin',
       'At least 8 characters. Only a scrypt hash is stored (data/admin-password.json, mode 0600).',
+      '',
+      'Options:',
+      '  --password-stdin   read the password from stdin instead of the terminal',
     ].join('\n'),
     run: server('set-password'),
   },
   update: {
     summary: 'update to a release (default: the latest), with backup and automatic rollback',
-    usage: 'upkeep [--app NAME] update [vX.Y.Z] [--yes] [--json] [--no-backup] [--force]',
+    usage: 'upkeep update [vX.Y.Z] [--yes] [--json] [--no-backup] [--force]',
     perApp: true,
     details: [
       'Steps: preflight, backup, fetch, build (in staging), switch, restart, health, commit;',
@@ -73,25 +76,25 @@ const COMMANDS: Record<string, Command> = {
       '  --json       print the history entry as JSON (logs go to stderr)',
       '  --no-backup  skip the data backup (a rollback then cannot restore the data)',
       '  --force      allow reinstalling or downgrading to a version not newer than the running one',
-      'Exit status: 0 updated, 1 failed (nothing changed), 2 usage, 3 rolled back.',
+      'Exit status: 0 updated, 1 failed (nothing changed), 3 rolled back, 2 usage.',
     ].join('\n'),
     run: async (app, args) => (await import('./commands/updates')).updateCommand(app, args),
   },
   rollback: {
     summary: 'go back to the previous build (server.bak) and its git ref',
-    usage: 'upkeep [--app NAME] rollback [--yes] [--json] [--no-backup]',
+    usage: 'upkeep rollback [--yes] [--json] [--no-backup]',
     perApp: true,
     run: async (app, args) => (await import('./commands/updates')).rollbackCommand(app, args),
   },
   history: {
     summary: 'list past updates',
-    usage: 'upkeep [--app NAME] history [--json] [-n N]',
+    usage: 'upkeep history [--json] [-n N]',
     perApp: true,
     run: async (app, args) => (await import('./commands/updates')).historyCommand(app, args),
   },
   recover: {
     summary: 'finish or roll back updates the updater did not finish (crash, power cut)',
-    usage: 'upkeep [--app NAME] recover [--boot] [--json]',
+    usage: 'upkeep recover [--boot] [--json]',
     perApp: true,
     details: [
       'Without --app: every app. --boot runs before the apps start (a oneshot unit at boot): it puts',
@@ -115,7 +118,6 @@ const COMMANDS: Record<string, Command> = {
   'apply-request': {
     summary: 'internal: take the update requests the server wrote and run them',
     usage: 'upkeep apply-request',
-    internal: true,
     details: 'Run by upkeep-updater.service (systemd) or launched by the server without systemd; not for people.',
     run: async (_app, args) => (await import('./commands/updates')).applyRequestCommand(args),
   },
@@ -142,12 +144,13 @@ export function usage(): string {
   const shown = Object.values(COMMANDS).filter((c) => !c.internal)
   const width = Math.max(...shown.map((c) => c.usage.length))
   return [
-    'Usage: upkeep [--app NAME] <command> [options]',
+    'Usage: upkeep <command> [options]',
+    '       upkeep --app NAME <command> [options]',
     '',
     'One-click, self-healing updates for apps deployed as a git checkout.',
     '',
-    'Commands:',
-    ...shown.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`),
+    'Commands (* also for another app: upkeep --app NAME <command>):',
+    ...shown.map((c) => `${c.perApp ? '* ' : '  '}${c.usage.padEnd(width)}  ${c.summary}`),
     '',
     'Options:',
     '  --app NAME     the app a command is about (default: Upkeep itself); see `upkeep app list`',

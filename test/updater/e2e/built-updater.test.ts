@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { HistoryEntry } from '../../../updater/shared/history'
-import { createFixture, createOrigin, type Fixture } from '../../support/fixture-app'
+import { createFixture, createOrigin, FIXTURE_APP, type Fixture } from '../../support/fixture-app'
 import { repoRoot } from '../../support/paths'
 import { run } from '../../support/run'
 
@@ -26,8 +26,8 @@ describe('the built updater bundle', () => {
     await rm(root, { recursive: true, force: true })
   })
 
-  test('runs from its own copy in .upkeep/updater/ and ignores the test-only kill hook', async () => {
-    const r = await run(process.execPath, [bundle, 'update', 'v1.1.0', '--yes', '--json'], {
+  test('runs from its own copy and ignores the test-only kill hook', async () => {
+    const r = await run(process.execPath, [bundle, '--app', FIXTURE_APP, 'update', 'v1.1.0', '--yes', '--json'], {
       cwd: f.root,
       env: { ...f.env, UPKEEP_TEST_KILL_AT: 'build:started' },
       timeoutMs: 120_000,
@@ -36,6 +36,7 @@ describe('the built updater bundle', () => {
     expect(r.code, r.stderr).toBe(0)
     expect((JSON.parse(r.stdout) as HistoryEntry).status).toBe('complete')
     expect(await f.health()).toEqual({ status: 200, version: '1.1.0' })
-    expect((await readdir(path.join(f.appDir, '.upkeep', 'updater'))).filter((n) => n.endsWith('.mjs'))).toHaveLength(1)
+    // Run by root, the copies live in root's own directory, not in a checkout another user owns.
+    expect((await readdir(path.join(path.dirname(f.paths.stateDir), '.updater'))).filter((n) => n.endsWith('.mjs'))).toHaveLength(1)
   })
 })
