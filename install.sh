@@ -56,6 +56,7 @@ Examples:
 SVC_USER=upkeep
 UNIT_DIR=/etc/systemd/system
 ENV_DIR=/etc/upkeep
+STATE_ROOT=/var/lib/upkeep-apps
 MIN_FREE_MB=1024
 DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -555,6 +556,12 @@ prepare_dirs() {
             install -d -m 0750 -o "$SVC_USER" -g "$SVC_USER" "$d"
         fi
     done
+    # Root's: the apps' state directories live here, and root's copies of the updater.
+    if [ -d "$STATE_ROOT" ]; then
+        ok "$STATE_ROOT"
+    elif act "create $STATE_ROOT (root's, mode 0755: the apps' update state)"; then
+        install -d -m 0755 -o root -g root "$STATE_ROOT"
+    fi
     if [ -n "${UPKEEP_ADMIN_PASSWORD:-}" ]; then
         case $UPKEEP_ADMIN_PASSWORD in *"
 "*) err "UPKEEP_ADMIN_PASSWORD must be one line" ;; esac

@@ -81,6 +81,11 @@ export function copiesDir(config: Config): string {
   return isRoot() ? path.join(config.stateDir, '.updater') : path.join(config.appDir, '.upkeep', 'updater')
 }
 
+/** Where this run's copies are: the directory runFromCopy used (it says so to the copy), else the default. */
+export function currentCopiesDir(config: Config): string {
+  return process.env.UPKEEP_UPDATER_COPIES || copiesDir(config)
+}
+
 export function copyPath(dir: string, version: string): string {
   return path.join(dir, `upkeep-${version.replace(/[^0-9A-Za-z.+-]/g, '_')}.mjs`)
 }
@@ -93,9 +98,16 @@ export function copyPath(dir: string, version: string): string {
 export async function runFromCopy(config: Config, argv: string[]): Promise<number | undefined> {
   if (!isBuilt() || process.env.UPKEEP_RUNNING_COPY === '1') return undefined
   const self = fileURLToPath(HERE)
-  const dir = copiesDir(config)
-  if (self.startsWith(dir + path.sep)) return undefined
-  await mkdir(dir, { recursive: true, mode: 0o755 })
+  let dir = copiesDir(config)
+  if (self.startsWith(dir + path.sep) || self.startsWith(path.join(config.appDir, '.upkeep', 'updater') + path.sep)) return undefined
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o755 })
+  } catch (err) {
+    // Units an older install.sh rendered let root write the checkout, not the state root.
+    if (!['EROFS', 'EACCES', 'EPERM'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err
+    dir = path.join(config.appDir, '.upkeep', 'updater')
+    await mkdir(dir, { recursive: true, mode: 0o755 })
+  }
   // Readable by the apps' users: their updates run this code as them.
   await chmod(dir, 0o755)
   const run = copyPath(dir, currentBuild().version)
@@ -103,7 +115,7 @@ export async function runFromCopy(config: Config, argv: string[]): Promise<numbe
   await chmod(`${run}.tmp`, 0o644)
   await rename(`${run}.tmp`, run)
   const { spawn } = await import('node:child_process')
-  const child = spawn(process.execPath, [run, ...argv], { stdio: 'inherit', env: { ...process.env, UPKEEP_RUNNING_COPY: '1' } })
+  const child = spawn(process.execPath, [run, ...argv], { stdio: 'inherit', env: { ...process.env, UPKEEP_RUNNING_COPY: '1', UPKEEP_UPDATER_COPIES: dir } })
   // The copy gets the signals itself (same process group); this process only waits for it.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => {})
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))))
@@ -115,5 +127,5 @@ export async function runFromCopy(config: Config, argv: string[]): Promise<numbe
  */
 export async function dispatch(ctx: CommandContext, args: string[], inProcess: (args: string[]) => Promise<number>): Promise<number> {
   if (!isRoot() && ctx.config.serviceManager === 'process') return inProcess(args)
-  return runWorker({ config: ctx.config, app: ctx.app, args, log: ctx.log, copiesDir: copiesDir(ctx.config), mirrorSignal: true })
+  return runWorker({ config: ctx.config, app: ctx.app, args, log: ctx.log, copiesDir: currentCopiesDir(ctx.config), mirrorSignal: true })
 }

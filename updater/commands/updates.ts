@@ -11,7 +11,7 @@ import { isRoot, ownerOf } from '../adapters/fs'
 import { runWorker } from '../broker/spawn-worker'
 import { parseTakenRequests, takeRequests, type TakenAppRequest } from '../broker/take-requests'
 import { headline, print } from '../console-status'
-import { copiesDir, dispatch, EXIT, fail, loadCommandContext, parseOptions, runFromCopy, UsageError } from './common'
+import { currentCopiesDir, dispatch, EXIT, fail, loadCommandContext, parseOptions, runFromCopy, UsageError } from './common'
 import { workerMain } from './worker'
 
 // The update commands people and units run: `upkeep [--app NAME] update|rollback|recover|history`
@@ -164,7 +164,7 @@ async function applyRequests(config: Config, registry: Registry, log: Logger): P
         try {
           const app = await registry.get(t.app)
           const args = ['update', ...(t.request.version ? [t.request.version] : []), '--request-id', t.request.updateId, ...(t.request.backup ? [] : ['--no-backup'])]
-          return await runWorker({ config, app, args, log, copiesDir: copiesDir(config) })
+          return await runWorker({ config, app, args, log, copiesDir: currentCopiesDir(config) })
         } catch (err) {
           log.error({ app: t.app, err: err instanceof Error ? err.message : String(err) }, 'cannot start the update')
           return EXIT.failed

@@ -122,6 +122,9 @@ async function ensureStateDir(paths: AppPaths, app: AppDefinition): Promise<void
 /** The real dependencies of an update of `app`, run as the current user (the app's). */
 export async function createWorkerDeps(o: WorkerOptions): Promise<{ deps: RunDeps; paths: AppPaths; log: Logger }> {
   const { config, app } = o
+  // Builds and releases readable by others (root starts Upkeep's own updater from its release
+  // without reading anyone's private files); private files (backups, secrets) set their own modes.
+  process.umask(0o022)
   const paths = createAppPaths(app, createManagerPaths(config))
   // JSON lines on stdout for journald (apply-request). A person at the CLI reads the progress
   // lines instead, so logs go to stderr and only when LOG_LEVEL asks for them.
