@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises'
+import { readFile, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { UpdateError } from './shared/errors'
 import type { HistoryEntry } from './shared/history'
@@ -13,6 +13,7 @@ import { pruneBackups } from './backup-archive'
 import type { UpdateLock } from './adapters/lock'
 import { readReleaseManifest } from './adapters/release-manifest'
 import { errorInfo, type Deps, type Step, type StepContext } from './context'
+import { journalProblem } from './journal-check'
 import { diedIn, planRecovery, type RecoveryAction } from './recover'
 import { backup } from './steps/backup'
 import { build, cleanStaging } from './steps/build'
@@ -104,7 +105,7 @@ export async function runUpdate(deps: RunDeps, plan: UpdatePlan, steps?: Step[])
   const held = await deps.lock.acquire()
   try {
     let recovered: RecoveryResult | undefined
-    const prior = await deps.journal.read()
+    const prior = await trustedJournal(deps)
     if (isUnfinished(prior)) recovered = await recoverJournal(deps, prior, 'live', held.tookOverStale)
     const from = await describeRunning(deps)
     let to: Journal['to']
@@ -438,11 +439,21 @@ export async function recordUnstarted(deps: RunDeps, plan: UpdatePlan, error: Er
   }
 }
 
+/** The journal, unless it names paths this updater would never have written (then it is set aside, never acted on). */
+async function trustedJournal(deps: RunDeps): Promise<Journal | undefined> {
+  const j = await deps.journal.read()
+  const problem = j && journalProblem(j, deps.paths)
+  if (!j || !problem) return j
+  deps.log.error({ updateId: j.updateId, problem }, 'refused a journal the updater did not write')
+  await rename(deps.paths.journal, `${deps.paths.journal}.refused`).catch(() => {})
+  return undefined
+}
+
 /** `upkeep recover`: takes the lock and ends whatever update was left unfinished. */
 export async function recover(deps: RunDeps, mode: RecoveryMode): Promise<RecoveryResult> {
   const held = await deps.lock.acquire()
   try {
-    const j = await deps.journal.read()
+    const j = await trustedJournal(deps)
     if (!isUnfinished(j)) return { action: 'nothing' }
     return await recoverJournal(deps, j, mode, held.tookOverStale)
   } finally {
