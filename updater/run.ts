@@ -147,7 +147,7 @@ export async function runUpdate(deps: RunDeps, plan: UpdatePlan, steps?: Step[])
     await deps.status.begin(plan.updateId)
     await deps.journal.write(j)
     await deps.status.emit({ type: 'update-started', kind: plan.kind, from: { version: from.version, ...(from.tag ? { tag: from.tag } : {}) }, to: { version: to.version, tag: to.tag }, steps: list.map((s) => s.name) })
-    deps.log.info({ app: deps.app.name, updateId: j.updateId, from: from.version, to: to.tag }, 'starting update')
+    deps.log.info({ updateId: j.updateId, from: from.version, to: to.tag }, 'starting update')
     const result = await runSteps(deps, j, list)
     return { ...result, ...(recovered ? { recovered } : {}) }
   } finally {
@@ -243,7 +243,7 @@ async function runSteps(deps: RunDeps, j: Journal, steps: Step[]): Promise<RunRe
   const switchAt = steps.findIndex((s) => s.name === 'switch')
   try {
     for (const [i, step] of steps.entries()) {
-      const log = deps.log.child({ app: deps.app.name, updateId: j.updateId, step: step.name })
+      const log = deps.log.child({ updateId: j.updateId, step: step.name })
       log.info('starting step')
       const r = await journaled(
         ctx,
@@ -295,7 +295,7 @@ async function rollBackAndFinish(deps: RunDeps, j: Journal, mode: RecoveryMode, 
   const { ctx } = session
   try {
     j.state = 'rolling_back'
-    deps.log.warn({ app: deps.app.name, updateId: j.updateId, code: cause.code, mode }, 'rolling back')
+    deps.log.warn({ updateId: j.updateId, code: cause.code, mode }, 'rolling back')
     const r = await journaled(
       ctx,
       'rollback',
@@ -354,7 +354,7 @@ async function finish(ctx: StepContext, outcome: Outcome, error?: ErrorInfo, rec
   delete j.child
   await ctx.save()
   await ctx.emit({ type: 'finished', status: outcome, durationMs: entry.durationMs, ...(error ? { error } : {}), ...(j.backup ? { backupPath: j.backup.path } : {}) })
-  ctx.log[outcome === 'complete' ? 'info' : 'warn']({ app: ctx.app.name, updateId: j.updateId, outcome, code: error?.code }, 'update ended')
+  ctx.log[outcome === 'complete' ? 'info' : 'warn']({ updateId: j.updateId, outcome, code: error?.code }, 'update ended')
   return { outcome, entry }
 }
 
