@@ -135,11 +135,14 @@ describe('updates of an installed Upkeep through its HTTP API', () => {
     expect(await sb.exec('test', ['-e', MARKER])).toMatchObject({ code: 1 })
     expect((await sb.execOk('readlink', [`${DIR}/current`])).trim()).toBe('.upkeep/releases/v1.0.0')
     expect(await isActive('upkeep-victim')).toBe('active')
-    expect(await sb.execOk('journalctl', ['-u', 'upkeep-recover.service', '-o', 'cat', '--no-pager', '-q'])).toContain('Nothing to recover.')
-    expect((await updaterLog()).split('\n').filter((l) => l.includes('"msg":"')).at(-1)).toContain('"msg":"no update request"')
+    // Each read it as the journal's user, found paths the updater never writes, and set it aside.
+    const recoverLog = await sb.execOk('journalctl', ['-u', 'upkeep-recover.service', '-o', 'cat', '--no-pager', '-q'])
+    expect(recoverLog).toContain('refused a journal the updater did not write')
+    expect(recoverLog).toContain(`${DIR}/data/evil is not a release directory`)
+    expect(await updaterLog()).toContain('"msg":"no update request"')
     expect((await box.health()).version).toBe('1.0.0')
     await sb.execOk('systemctl', ['stop', 'upkeep-victim'])
-    // The forged journal stays where the server put it; the next update replaces it with the updater's own.
+    expect(await sb.exec('test', ['-e', `${DIR}/data/update-journal.json.refused`])).toMatchObject({ code: 0 })
   }, 60_000)
 
   test('1.0.0 → 1.1.0 through the API: the updater runs in its own unit, restarts the server, health says 1.1.0', async () => {

@@ -52,7 +52,7 @@ export async function recoverCommand(appName: string | undefined, args: string[]
     const registry = createRegistry(config)
     const log = createLogger({ level: json ? 'fatal' : config.logLevel, name: 'upkeep-updater', fd: 2 })
     const names = appName ? [appName] : (await registry.list()).filter((e) => e.ok).map((e) => e.name)
-    const workerArgs = ['recover', ...(values.boot ? ['--boot'] : []), ...(json ? ['--json'] : []), ...(appName ? [] : ['--quiet'])]
+    const workerArgs = ['recover', ...(values.boot ? ['--boot'] : []), ...(json ? ['--json'] : [])]
     return await recoverApps(config, registry, names, workerArgs, log)
   } catch (err) {
     return fail(err, json)
@@ -174,6 +174,7 @@ async function applyRequests(config: Config, registry: Registry, log: Logger): P
     if (codes.some((c) => c !== EXIT.ok)) code = EXIT.failed
   }
   if (handled) return code
+  log.info({ dir: config.dataDir }, 'no update request')
   // Started again (Restart=) after the updater was killed, or by hand: settle unfinished updates.
   const names = (await registry.list()).filter((e) => e.ok).map((e) => e.name)
   const withState = []

@@ -157,11 +157,14 @@ async function workerRecover(ctx: CommandContext, args: string[]): Promise<numbe
   const json = values.json === true
   const boot = values.boot === true
   try {
-    const { deps } = await createWorkerDeps({ config: ctx.config, app: ctx.app, boot, progress: !values.quiet, json })
+    // Under a unit (at boot, or after the updater was killed) logs go to the journal as JSON lines.
+    const { deps } = await createWorkerDeps({ config: ctx.config, app: ctx.app, boot, progress: !values.quiet && !boot, json })
     const result = await recover(deps, boot ? 'boot' : 'live')
+    if (result.action !== 'nothing') deps.log.info({ recovered: result.action, updateId: result.updateId, status: result.entry?.status }, 'recovered an unfinished update')
     if (json) print(JSON.stringify({ app: ctx.app.name, ...result }))
     else if (result.action !== 'nothing') print(`Recovered update ${result.updateId} of ${ctx.app.name}: ${result.action} → ${result.entry?.status}`)
     else if (!values.quiet) print(`${ctx.app.name}: nothing to recover.`)
+    else deps.log.debug('nothing to recover')
     // Recovery worked unless it gave up or the old version would not come back.
     return result.action === 'give-up' || result.entry?.error?.code === 'ROLLBACK_FAILED' ? EXIT.failed : EXIT.ok
   } catch (err) {
