@@ -275,7 +275,6 @@ After=network.target
 [Service]
 Type=simple
 User=${o.user}
-Group=${o.user}
 WorkingDirectory=${root}
 ExecStart=${root}/${GO_APP.binary}
 Environment=PORT=${o.port}

@@ -131,7 +131,6 @@ After=network.target
 [Service]
 Type=simple
 User=${o.user}
-Group=${o.user}
 WorkingDirectory=${o.checkout}
 ExecStart=${argv.join(' ')}
 Environment=NODE_ENV=production

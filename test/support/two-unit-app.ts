@@ -265,7 +265,6 @@ After=network.target
 [Service]
 Type=simple
 User=${o.user}
-Group=${o.user}
 WorkingDirectory=${root}/backend
 ExecStart=${root}/${TWO_UNIT_APP.backendBinary}
 Environment=PORT=${o.backendPort}
@@ -285,7 +284,6 @@ Wants=${o.name}-backend.service
 [Service]
 Type=simple
 User=${o.user}
-Group=${o.user}
 WorkingDirectory=${root}/frontend
 ExecStart=${o.node ?? '/usr/bin/node'} ${root}/${TWO_UNIT_APP.frontendEntry}
 Environment=PORT=${o.frontendPort}
