@@ -9,7 +9,7 @@ import { run } from '../support/run'
 import { DEBIAN_12, DEBIAN_WITH_CHROMIUM, FEDORA_41, MINT_22, UBUNTU_24_04, UBUNTU_RUNNER, UBUNTU_SNAP_ONLY } from './os-release-fixtures'
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-const BASE = ['git', 'ca-certificates', 'sqlite3', 'bsdutils', 'util-linux', 'shellcheck', 'openssh-client']
+const BASE = ['git', 'ca-certificates', 'sqlite3', 'bsdutils', 'util-linux', 'shellcheck', 'openssh-client', 'golang-go']
 const DEBIAN_SYSTEMD = '252.38-1~deb12u1'
 const UBUNTU_SYSTEMD = '255.4-1ubuntu8.4'
 const on = (files: string[]) => (f: string) => files.includes(f)
