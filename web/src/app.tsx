@@ -1,7 +1,11 @@
 import { useCallback, useEffect, useState } from 'hono/jsx/dom'
-import { api, ApiError, UNAUTHORIZED_EVENT, type UpdatesStatus } from './api'
+import { api, ApiError, UNAUTHORIZED_EVENT, type HistoryEntries, type UpdatesStatus } from './api'
 import { Layout } from './components/layout'
+import { isFailure } from './components/run-panel'
 import { UpdateBanner } from './components/update-banner'
+import { dismissFailure, isFailureDismissed } from './lib/failure-dismissal'
+import { failedVersion, lastFailure } from './lib/last-failure'
+import { runFromHistory } from './lib/update-progress'
 import { takeJustUpdated, useUpdateRun } from './lib/use-update-run'
 import { LoginPage } from './pages/login'
 import { OverviewPage } from './pages/overview'
@@ -15,24 +19,39 @@ export function App() {
   const [session, setSession] = useState<'unknown' | 'in' | 'out'>('unknown')
   const [status, setStatus] = useState<UpdatesStatus | undefined>(undefined)
   const [statusError, setStatusError] = useState<ApiError | null>(null)
+  const [history, setHistory] = useState<HistoryEntries | null>(null)
   const [confirmOnOpen, setConfirmOnOpen] = useState(false)
   const updateRun = useUpdateRun()
+  const run = updateRun.run
 
   const navigate = useCallback((to: string, hash = '') => {
     if (to + hash !== window.location.pathname + window.location.hash) window.history.pushState(null, '', to + hash)
     setPath(to)
   }, [])
 
-  const refresh = useCallback(async (next?: UpdatesStatus) => {
+  const refresh = useCallback(async (next?: UpdatesStatus): Promise<UpdatesStatus | undefined> => {
     try {
       const s = next ?? (await api.updates())
       setStatus(s)
       setStatusError(null)
       if (s.running?.updateId && s.running.state !== 'interrupted') updateRun.follow(s.running.updateId)
       // Requested but not yet journaled: ask again shortly for its id.
-      else if (s.running && !s.running.updateId) window.setTimeout(() => void refresh(), 1000)
+      else if (s.running && s.running.state !== 'interrupted' && !s.running.updateId) window.setTimeout(() => void refresh(), 1000)
+      return s
     } catch (err) {
       if (err instanceof ApiError && err.status !== 401) setStatusError(err)
+      return undefined
+    }
+  }, [])
+
+  const loadHistory = useCallback(async () => {
+    try {
+      const { entries } = await api.history()
+      setHistory(entries)
+      return entries
+    } catch {
+      setHistory((h) => h ?? [])
+      return null
     }
   }, [])
 
@@ -52,8 +71,23 @@ export function App() {
   }, [])
 
   useEffect(() => {
-    if (session === 'in') void refresh()
+    if (session !== 'in') return
+    void (async () => {
+      const s = await refresh()
+      const entries = await loadHistory()
+      // After a reload the live run is gone: the last failure comes back from the history until dismissed.
+      const failure = lastFailure(entries)
+      if (failure && !s?.running && !isFailureDismissed(failure.id)) updateRun.follow(failure.id, runFromHistory(failure))
+    })()
   }, [session])
+
+  // A run that ended changes the history, the running version and what is available.
+  useEffect(() => {
+    if (run && run.status !== 'running' && !run.fromHistory) {
+      void loadHistory()
+      void refresh()
+    }
+  }, [run?.updateId, run?.status])
 
   useEffect(() => {
     document.title = path === UPDATES_PATH ? 'Software Updates · Upkeep' : 'Upkeep'
@@ -66,10 +100,22 @@ export function App() {
     await api.logout().catch(() => {})
     setSession('out')
   }
+  const failed = failedVersion(history) ?? (isFailure(run) && run.kind === 'update' ? run.to : undefined)
+  const onDismissFailure = () => {
+    if (run) dismissFailure(run.updateId)
+    updateRun.clear()
+  }
+  const showRun = () => {
+    navigate(UPDATES_PATH, '#update-run')
+    window.setTimeout(() => document.getElementById('update-run')?.focus(), 50)
+  }
 
   const banner = (
     <UpdateBanner
       status={status}
+      run={run}
+      restarting={updateRun.restarting}
+      failedVersion={failed}
       onUpdateNow={() => {
         setConfirmOnOpen(true)
         navigate(UPDATES_PATH)
@@ -82,6 +128,8 @@ export function App() {
           el?.focus()
         }, 50)
       }}
+      onShowRun={showRun}
+      onDismissFailure={onDismissFailure}
     />
   )
 
@@ -92,16 +140,19 @@ export function App() {
           status={status}
           statusError={statusError}
           refresh={refresh}
-          run={updateRun.run}
-          connection={updateRun.connection}
+          run={run}
           attempts={updateRun.attempts}
+          restarting={updateRun.restarting}
           follow={updateRun.follow}
+          history={history}
+          failedVersion={failed}
           justUpdated={justUpdated}
           confirmOnOpen={confirmOnOpen}
           onConfirmShown={() => setConfirmOnOpen(false)}
+          onDismissFailure={onDismissFailure}
         />
       ) : (
-        <OverviewPage status={status} onOpenUpdates={() => navigate(UPDATES_PATH)} />
+        <OverviewPage status={status} run={run} failedVersion={failed} onOpenUpdates={() => navigate(UPDATES_PATH)} onShowRun={showRun} />
       )}
     </Layout>
   )
