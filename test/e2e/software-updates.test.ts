@@ -4,6 +4,7 @@ import path from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { launchBrowser, screenshot } from '../support/browser'
+import { recordedRunPanel, recordRunPanel } from './helpers'
 import { git } from '../support/git-fixtures'
 import { startGitHubStub, type GitHubStub } from '../support/github-stub'
 import { githubRelease } from '../support/msw'
@@ -31,54 +32,6 @@ const HOSTILE_NOTES = [
   '',
   '<a href="javascript:window.__pwned=1">raw link</a>',
 ].join('\n')
-
-interface PanelSample {
-  runStatus: string
-  title: string
-  status: string
-  note: string
-  running: string[]
-  percent: number
-  tone: string
-  elapsed: string
-}
-
-/**
- * Records every state the run panel goes through in sessionStorage (the page reloads itself at
- * the end, and the tab's sessionStorage survives that), so a test can check what was shown.
- */
-async function recordRunPanel(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    const samples: unknown[] = []
-    let last = ''
-    const sample = () => {
-      const panel = document.querySelector('[data-testid="update-run"]')
-      if (!panel) return
-      const bar = panel.querySelector('[role="progressbar"]')
-      const s = {
-        runStatus: panel.getAttribute('data-status') ?? '',
-        title: panel.querySelector('#run-title')?.textContent ?? '',
-        status: panel.querySelector('[data-testid="run-status"]')?.textContent ?? '',
-        note: panel.querySelector('[data-testid="close-tab-note"]')?.textContent ?? '',
-        running: [...panel.querySelectorAll('[data-state="running"]')].map((e) => e.getAttribute('data-step')),
-        percent: Number(bar?.getAttribute('aria-valuenow')),
-        tone: bar?.parentElement?.getAttribute('data-tone') ?? '',
-        elapsed: panel.querySelector('[data-testid="elapsed"]')?.textContent ?? '',
-      }
-      const key = JSON.stringify(s)
-      if (key === last) return
-      last = key
-      samples.push(s)
-      sessionStorage.setItem('e2e.samples', JSON.stringify(samples))
-    }
-    sample()
-    new MutationObserver(sample).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true })
-  })
-}
-
-async function recordedRunPanel(page: Page): Promise<PanelSample[]> {
-  return JSON.parse((await page.evaluate(() => sessionStorage.getItem('e2e.samples'))) ?? '[]') as PanelSample[]
-}
 
 function release(tag: string, body: string, publishedAt: string) {
   return githubRelease(tag, { repo: REPO, body, name: `Upkeep ${tag.slice(1)}`, publishedAt })

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest'
 import type { HistoryEntry } from '../../updater/shared/history'
 import type { StatusEvent, StatusEventBody } from '../../updater/shared/status'
 import { failedVersion, lastFailure } from '../../web/src/lib/last-failure'
+import { pendingUpdate } from '../../web/src/lib/pending-update'
 import { elapsedMs, formatClock, progressOf } from '../../web/src/lib/run-progress'
 import { duringServerRestart, mayRestartServer } from '../../web/src/lib/server-restart'
 import { activityOf, applyEvents, runFromHistory } from '../../web/src/lib/update-progress'
@@ -177,16 +178,36 @@ describe('while the server restarts', () => {
 })
 
 describe('the last failure, from the history', () => {
-  const entry = (status: HistoryEntry['status'], to: string) => ({ status, kind: 'update' as const, to: { version: to, tag: `v${to}` } })
+  const failedAt = (step: HistoryEntry['steps'][number]['name']) => [{ name: step, status: 'failed' as const }]
+  const entry = (status: HistoryEntry['status'], to: string, steps: HistoryEntry['steps'] = []) => ({ status, kind: 'update' as const, to: { version: to, tag: `v${to}` }, steps })
   test('the newest entry, when it did not complete', () => {
     expect(lastFailure([entry('rolled_back', '1.2.0'), entry('complete', '1.1.0')])?.to.version).toBe('1.2.0')
     expect(lastFailure([entry('complete', '1.2.0'), entry('failed', '1.1.0')])).toBeUndefined()
     expect(lastFailure([])).toBeUndefined()
     expect(lastFailure(null)).toBeUndefined()
   })
-  test('the release that failed is not offered as available again (until a newer one comes)', () => {
-    expect(failedVersion([entry('failed', '1.2.0')])).toBe('1.2.0')
+  test('a release that failed by its own fault is not offered as available again (until a newer one comes)', () => {
+    expect(failedVersion([entry('rolled_back', '1.2.0', failedAt('health'))])).toBe('1.2.0')
+    expect(failedVersion([entry('failed', '1.2.0', failedAt('build'))])).toBe('1.2.0')
     expect(failedVersion([entry('complete', '1.2.0')])).toBeUndefined()
-    expect(failedVersion([{ status: 'failed', kind: 'rollback', to: { version: '1.0.0', tag: 'v1.0.0' } }])).toBeUndefined()
+    expect(failedVersion([{ ...entry('failed', '1.0.0', failedAt('switch')), kind: 'rollback' }])).toBeUndefined()
+  })
+  test('a failure on this server (a dirty checkout, no network, a full disk) does not hold the release back', () => {
+    for (const step of ['preflight', 'backup', 'fetch'] as const) expect(failedVersion([entry('failed', '1.2.0', failedAt(step))])).toBeUndefined()
+  })
+})
+
+describe('an update the server reports as running', () => {
+  const ended = applyEvents(undefined, rolledBack)!
+  const running = (state: 'running' | 'requested' | 'interrupted', updateId: string | null) => ({ state, updateId, from: null, to: '1.2.0', startedAt: null })
+  test('is the one to show while nothing here has ended', () => {
+    expect(pendingUpdate(running('requested', 'u2'), undefined)?.updateId).toBe('u2')
+    expect(pendingUpdate(running('running', null), undefined)?.state).toBe('running')
+    expect(pendingUpdate(running('interrupted', 'u1'), undefined)).toBeNull()
+  })
+  test('is not the run that has just ended (its updater still holds the lock for a moment)', () => {
+    expect(pendingUpdate(running('running', null), ended)).toBeNull()
+    expect(pendingUpdate(running('running', 'u1'), ended)).toBeNull()
+    expect(pendingUpdate(running('requested', 'u2'), ended)?.updateId).toBe('u2')
   })
 })

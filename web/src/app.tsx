@@ -4,8 +4,9 @@ import { Layout } from './components/layout'
 import { isFailure } from './components/run-panel'
 import { UpdateBanner } from './components/update-banner'
 import { dismissFailure, isFailureDismissed } from './lib/failure-dismissal'
-import { failedVersion, lastFailure } from './lib/last-failure'
+import { blamesRelease, failedVersion, lastFailure } from './lib/last-failure'
 import { runFromHistory } from './lib/update-progress'
+import { useNow } from './lib/use-now'
 import { takeJustUpdated, useUpdateRun } from './lib/use-update-run'
 import { LoginPage } from './pages/login'
 import { OverviewPage } from './pages/overview'
@@ -23,6 +24,8 @@ export function App() {
   const [confirmOnOpen, setConfirmOnOpen] = useState(false)
   const updateRun = useUpdateRun()
   const run = updateRun.run
+  // Every second while an update runs (elapsed time, the bar), else enough for "checked N minutes ago".
+  const now = useNow(run?.status === 'running' ? 1000 : 30_000)
 
   const navigate = useCallback((to: string, hash = '') => {
     if (to + hash !== window.location.pathname + window.location.hash) window.history.pushState(null, '', to + hash)
@@ -100,7 +103,7 @@ export function App() {
     await api.logout().catch(() => {})
     setSession('out')
   }
-  const failed = failedVersion(history) ?? (isFailure(run) && run.kind === 'update' ? run.to : undefined)
+  const failed = failedVersion(history) ?? (isFailure(run) && run.kind === 'update' && blamesRelease(run) ? run.to : undefined)
   const onDismissFailure = () => {
     if (run) dismissFailure(run.updateId)
     updateRun.clear()
@@ -113,7 +116,9 @@ export function App() {
   const banner = (
     <UpdateBanner
       status={status}
+      onUpdatesPage={path === UPDATES_PATH}
       run={run}
+      now={now}
       restarting={updateRun.restarting}
       failedVersion={failed}
       onUpdateNow={() => {
@@ -135,25 +140,29 @@ export function App() {
 
   return (
     <Layout path={path} version={status?.current.version} banner={banner} onNavigate={navigate} onLogout={logout}>
-      {path === UPDATES_PATH ? (
-        <SoftwareUpdatesPage
-          status={status}
-          statusError={statusError}
-          refresh={refresh}
-          run={run}
-          attempts={updateRun.attempts}
-          restarting={updateRun.restarting}
-          follow={updateRun.follow}
-          history={history}
-          failedVersion={failed}
-          justUpdated={justUpdated}
-          confirmOnOpen={confirmOnOpen}
-          onConfirmShown={() => setConfirmOnOpen(false)}
-          onDismissFailure={onDismissFailure}
-        />
-      ) : (
-        <OverviewPage status={status} run={run} failedVersion={failed} onOpenUpdates={() => navigate(UPDATES_PATH)} onShowRun={showRun} />
-      )}
+      {/* One keyed element per page: hono/jsx/dom left parts of the previous page's fragment in place (a run panel on Overview). */}
+      <div class="page" key={path === UPDATES_PATH ? 'updates' : 'overview'}>
+        {path === UPDATES_PATH ? (
+          <SoftwareUpdatesPage
+            status={status}
+            statusError={statusError}
+            refresh={refresh}
+            run={run}
+            now={now}
+            attempts={updateRun.attempts}
+            restarting={updateRun.restarting}
+            follow={updateRun.follow}
+            history={history}
+            failedVersion={failed}
+            justUpdated={justUpdated}
+            confirmOnOpen={confirmOnOpen}
+            onConfirmShown={() => setConfirmOnOpen(false)}
+            onDismissFailure={onDismissFailure}
+          />
+        ) : (
+          <OverviewPage status={status} now={now} run={run} failedVersion={failed} onOpenUpdates={() => navigate(UPDATES_PATH)} onShowRun={showRun} />
+        )}
+      </div>
     </Layout>
   )
 }

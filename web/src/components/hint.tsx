@@ -6,10 +6,7 @@ import { hintParts } from '../lib/hint-parts'
 /** A command to type on the server, with a Copy button. */
 export function CommandLine({ command, block }: { command: string; block: boolean }) {
   const [copied, setCopied] = useState<'yes' | 'no' | null>(null)
-  const copy = async () => {
-    setCopied((await copyText(command)) ? 'yes' : 'no')
-    window.setTimeout(() => setCopied(null), 2500)
-  }
+  const copy = async () => setCopied((await copyText(command)) ? 'yes' : 'no')
   return (
     <span class={block ? 'command block' : 'command'}>
       <code data-testid="command">{command}</code>

@@ -3,12 +3,13 @@ import { capitalise, splitMessage } from '../lib/error-text'
 import { elapsedMs, formatClock, progressOf } from '../lib/run-progress'
 import { formatDate, formatDuration } from '../lib/time'
 import { activityOf, BEFORE_SWITCH, labelOf, type RunView } from '../lib/update-progress'
-import { useNow } from '../lib/use-now'
 import { Hint } from './hint'
 import { ProgressBar } from './progress-bar'
 
 export interface RunPanelProps {
   run: RunView
+  /** The time (browser clock), ticking while the run is running. */
+  now: number
   attempts: number
   /** The server is restarting (the stream broke and /api/health shows it went away). */
   restarting: boolean
@@ -37,9 +38,8 @@ export function isFailure(run: RunView | undefined): run is RunView & { status: 
 }
 
 /** The update being run, or the last one that failed: progress, steps, what went wrong, log. */
-export function RunPanel({ run, attempts, restarting, onDismiss, onTryAgain }: RunPanelProps) {
+export function RunPanel({ run, now, attempts, restarting, onDismiss, onTryAgain }: RunPanelProps) {
   const running = run.status === 'running'
-  const now = useNow(running)
   const elapsed = elapsedMs(run, now)
   const failed = isFailure(run)
   const log = useRef<HTMLPreElement>(null)
@@ -104,7 +104,7 @@ export function RunPanel({ run, attempts, restarting, onDismiss, onTryAgain }: R
         <summary>Log</summary>
         <pre class="log" role="log" aria-live="off" data-testid="run-log" ref={log}>
           {run.log.length
-            ? run.log.map((l) => `${l.level === 'info' ? '' : l.level.toUpperCase() + ' '}${l.message}`).join('\n')
+            ? run.log.map((l) => `${l.level === 'info' || l.fromStep ? '' : l.level.toUpperCase() + ' '}${l.message}`).join('\n')
             : run.fromHistory
               ? 'The log of this update is no longer available; the steps above come from the history.'
               : 'No output yet.'}
@@ -152,7 +152,11 @@ function FailureDetails({ run, onTryAgain }: { run: RunView; onTryAgain?: () => 
           <button type="button" onClick={onTryAgain}>
             Try {run.to} again
           </button>
-          <span class="muted">Only worth it if the cause was on this server (network, disk space); a broken release fails the same way.</span>
+          <span class="muted">
+            {run.failedStep && BEFORE_SWITCH.has(run.failedStep) && run.failedStep !== 'build'
+              ? 'Once the cause above is fixed.'
+              : 'Only worth it if the cause was on this server (network, disk space); a broken release fails the same way.'}
+          </span>
         </div>
       ) : null}
     </div>

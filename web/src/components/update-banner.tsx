@@ -3,7 +3,7 @@ import type { UpdatesStatus } from '../api'
 import { dismissBanner, isBannerDismissed } from '../lib/banner-dismissal'
 import { elapsedMs, formatClock, progressOf } from '../lib/run-progress'
 import { activityOf, type RunView } from '../lib/update-progress'
-import { useNow } from '../lib/use-now'
+import { pendingUpdate } from '../lib/pending-update'
 import { ProgressBar } from './progress-bar'
 import { isFailure, outcomeSummary, outcomeTitle } from './run-panel'
 
@@ -11,7 +11,11 @@ export interface UpdateBannerProps {
   status: UpdatesStatus | undefined
   /** The update running (or just ended, or the last failure not dismissed). */
   run: RunView | undefined
+  /** The time (browser clock), ticking while a run is running. */
+  now: number
   restarting: boolean
+  /** On Software Updates the run panel is right there: no link to it, and a failure is told there only. */
+  onUpdatesPage: boolean
   /** A release whose install failed last: not offered as "available" again. */
   failedVersion: string | undefined
   onUpdateNow: () => void
@@ -26,16 +30,16 @@ export interface UpdateBannerProps {
  */
 export function UpdateBanner(props: UpdateBannerProps) {
   const { status, run } = props
-  const requested = status?.running && status.running.state !== 'interrupted' ? status.running : null
+  const requested = pendingUpdate(status?.running, run)
   if (run?.status === 'complete') return <Reloading run={run} />
-  if (run?.status === 'running') return <Running run={run} restarting={props.restarting} onShowRun={props.onShowRun} />
-  if (requested) return <Requested to={requested.to} onShowRun={props.onShowRun} />
-  if (isFailure(run)) return <Failed run={run} onShowRun={props.onShowRun} onDismiss={props.onDismissFailure} />
+  const showRun = props.onUpdatesPage ? undefined : props.onShowRun
+  if (run?.status === 'running') return <Running run={run} now={props.now} restarting={props.restarting} onShowRun={showRun} />
+  if (requested) return <Requested to={requested.to} onShowRun={showRun} />
+  if (isFailure(run)) return showRun ? <Failed run={run} onShowRun={showRun} onDismiss={props.onDismissFailure} /> : null
   return <Available {...props} />
 }
 
-function Running({ run, restarting, onShowRun }: { run: RunView; restarting: boolean; onShowRun: () => void }) {
-  const now = useNow(true)
+function Running({ run, now, restarting, onShowRun }: { run: RunView; now: number; restarting: boolean; onShowRun: (() => void) | undefined }) {
   const elapsed = elapsedMs(run, now)
   return (
     <section class="banner running" aria-labelledby="banner-title" data-testid="update-banner" data-mode="running">
@@ -48,27 +52,31 @@ function Running({ run, restarting, onShowRun }: { run: RunView; restarting: boo
         {elapsed !== undefined ? ` · ${formatClock(elapsed)}` : ''}
       </div>
       <div class="banner-note">You can close this tab; the update continues on the server.</div>
-      <div class="actions">
-        <button type="button" onClick={onShowRun}>
-          Show progress
-        </button>
-      </div>
+      {onShowRun ? (
+        <div class="actions">
+          <button type="button" onClick={onShowRun}>
+            Show progress
+          </button>
+        </div>
+      ) : null}
     </section>
   )
 }
 
-function Requested({ to, onShowRun }: { to: string | null; onShowRun: () => void }) {
+function Requested({ to, onShowRun }: { to: string | null; onShowRun: (() => void) | undefined }) {
   return (
     <section class="banner running" aria-labelledby="banner-title" data-testid="update-banner" data-mode="requested">
       <div class="banner-title" id="banner-title">
         {to ? `Updating to ${to}` : 'Updating'}
       </div>
       <div class="muted">Waiting for the updater to start…</div>
-      <div class="actions">
-        <button type="button" onClick={onShowRun}>
-          Show progress
-        </button>
-      </div>
+      {onShowRun ? (
+        <div class="actions">
+          <button type="button" onClick={onShowRun}>
+            Show progress
+          </button>
+        </div>
+      ) : null}
     </section>
   )
 }

@@ -1,6 +1,7 @@
 import type { StatusEvent } from '../../../updater/shared/status'
 import type { HistoryEntry } from '../../../updater/shared/history'
 import { splitMessage } from './error-text'
+import { failedStepOf } from './last-failure'
 
 // Folds the updater's status events (updater/shared/status.ts) into what the page shows:
 // the step list with states and durations, the live log and the outcome. Pure: the time an
@@ -22,6 +23,8 @@ export interface LogLine {
   id: number
   level: 'info' | 'warn' | 'error'
   message: string
+  /** Written by the page from a step event (▶ ✓ ✗), not a line the updater logged. */
+  fromStep?: boolean
 }
 
 export type RunStatus = 'running' | 'complete' | 'rolled_back' | 'failed'
@@ -93,8 +96,8 @@ function ms(iso: string | undefined): number {
   return iso ? Date.parse(iso) : Number.NaN
 }
 
-function line(run: RunView, id: number, level: LogLine['level'], message: string): LogLine[] {
-  return [...run.log, { id, level, message }].slice(-MAX_LOG_LINES)
+function line(run: RunView, id: number, level: LogLine['level'], message: string, fromStep = true): LogLine[] {
+  return [...run.log, { id, level, message, ...(fromStep ? { fromStep } : {}) }].slice(-MAX_LOG_LINES)
 }
 
 const OUTCOME_LINE: Record<RunStatus, (r: RunView) => string> = {
@@ -155,7 +158,7 @@ export function applyEvent(run: RunView | undefined, e: StatusEvent, receivedAt:
       next.stepProgress = { done: e.done, total: e.total, unit: e.unit }
       break
     case 'log':
-      next.log = line(next, e.id, e.level, e.message)
+      next.log = line(next, e.id, e.level, e.message, false)
       break
     case 'finished':
       next = {
@@ -193,7 +196,7 @@ export function runFromHistory(e: HistoryEntry): RunView {
     state: s.status === 'finished' ? 'done' : 'failed',
     ...(s.durationMs !== undefined ? { durationMs: s.durationMs } : {}),
   }))
-  const failedStep = e.steps.find((s) => s.status !== 'finished' && s.name !== 'rollback')?.name ?? e.error?.step
+  const failedStep = failedStepOf(e)
   return {
     updateId: e.id,
     kind: e.kind,

@@ -2,11 +2,13 @@ import type { UpdatesStatus } from '../api'
 import { Hint } from '../components/hint'
 import { isFailure, outcomeSummary, outcomeTitle } from '../components/run-panel'
 import { capitalise, splitMessage } from '../lib/error-text'
+import { pendingUpdate } from '../lib/pending-update'
 import { timeAgo } from '../lib/time'
 import type { RunView } from '../lib/update-progress'
 
 export interface OverviewProps {
   status: UpdatesStatus | undefined
+  now: number
   run: RunView | undefined
   failedVersion: string | undefined
   onOpenUpdates: () => void
@@ -14,7 +16,7 @@ export interface OverviewProps {
 }
 
 /** The landing page: what runs, and whether an update waits — said only as far as it is known. */
-export function OverviewPage({ status, run, failedVersion, onOpenUpdates, onShowRun }: OverviewProps) {
+export function OverviewPage({ status, now, run, failedVersion, onOpenUpdates, onShowRun }: OverviewProps) {
   return (
     <>
       <h1>Overview</h1>
@@ -23,26 +25,26 @@ export function OverviewPage({ status, run, failedVersion, onOpenUpdates, onShow
         <h2 class="card-title" id="overview-updates">
           Updates
         </h2>
-        <div data-testid="overview-updates">{summary(status, run, failedVersion)}</div>
-        <div class="row">
-          {run && (run.status === 'running' || isFailure(run)) ? (
-            <button type="button" onClick={onShowRun}>
-              {run.status === 'running' ? 'Show progress' : 'What went wrong'}
-            </button>
-          ) : null}
+        <div data-testid="overview-updates">{summary(status, run, failedVersion, now)}</div>
+        {run && (run.status === 'running' || isFailure(run)) ? (
+          <button type="button" onClick={onShowRun}>
+            {run.status === 'running' ? 'Show progress' : 'What went wrong'}
+          </button>
+        ) : (
           <button type="button" onClick={onOpenUpdates}>
             Open Software Updates
           </button>
-        </div>
+        )}
       </section>
     </>
   )
 }
 
-function summary(status: UpdatesStatus | undefined, run: RunView | undefined, failedVersion: string | undefined) {
+function summary(status: UpdatesStatus | undefined, run: RunView | undefined, failedVersion: string | undefined, now: number) {
   if (!status) return <p class="muted">Loading…</p>
-  if (run?.status === 'running' || (status.running && status.running.state !== 'interrupted')) {
-    return <p>An update to {run?.to ?? status.running?.to ?? 'a new version'} is running.</p>
+  const pending = pendingUpdate(status.running, run)
+  if (run?.status === 'running' || pending) {
+    return <p>An update to {(run?.status === 'running' ? run.to : pending?.to) ?? 'a new version'} is running.</p>
   }
   if (isFailure(run)) {
     return (
@@ -85,14 +87,14 @@ function summary(status: UpdatesStatus | undefined, run: RunView | undefined, fa
       <p>
         Not known whether you are up to date: the last check failed
         {status.error ? ` (${capitalise(splitMessage(status.error.message).headline)})` : ''}.
-        {status.checkedAt && status.via === 'api' ? ` Last successful check ${timeAgo(status.checkedAt)}.` : ''}
+        {status.checkedAt && status.via === 'api' ? ` Last successful check ${timeAgo(status.checkedAt, now)}.` : ''}
       </p>
     )
   }
   if (!status.checkedAt) return <p>Not checked for updates yet.</p>
   return (
     <p>
-      Up to date — last checked {timeAgo(status.checkedAt)}.
+      Up to date — last checked {timeAgo(status.checkedAt, now)}.
     </p>
   )
 }

@@ -5,6 +5,7 @@ import { Hint } from '../components/hint'
 import { isFailure, RunPanel } from '../components/run-panel'
 import { capitalise, splitMessage } from '../lib/error-text'
 import { renderMarkdown } from '../lib/markdown'
+import { pendingUpdate } from '../lib/pending-update'
 import { formatDate, formatDuration, timeAgo, timeUntil } from '../lib/time'
 import type { RunView } from '../lib/update-progress'
 import type { JustUpdated } from '../lib/use-update-run'
@@ -14,6 +15,8 @@ export interface SoftwareUpdatesProps {
   statusError: ApiError | null
   refresh: (next?: UpdatesStatus) => Promise<unknown>
   run: RunView | undefined
+  /** The time (browser clock): every second while a run is running, else every 30 s. */
+  now: number
   attempts: number
   restarting: boolean
   follow: (updateId: string) => void
@@ -63,13 +66,6 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
   const [joinedRun, setJoinedRun] = useState(false)
   const [confirm, setConfirm] = useState<{ version: string } | null>(null)
   const [chosen, setChosen] = useState<string>('')
-  const [, tick] = useState(0)
-
-  useEffect(() => {
-    // Keeps "checked N minutes ago" current.
-    const t = window.setInterval(() => tick((n) => n + 1), 30_000)
-    return () => window.clearInterval(t)
-  }, [])
 
   // What was said about starting an update, and the version picked for it, are stale once it has ended.
   useEffect(() => {
@@ -115,7 +111,7 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
     window.setTimeout(() => document.getElementById('update-run')?.scrollIntoView({ block: 'start', behavior: 'smooth' }), 50)
   }
 
-  const busy = run?.status === 'running' || (status?.running != null && status.running.state !== 'interrupted')
+  const busy = run?.status === 'running' || pendingUpdate(status?.running, run) !== null
   const latest = status?.latest ?? null
   const releases = status?.releases ?? []
   const target = chosen || latest?.version || ''
@@ -151,6 +147,7 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
       {run ? (
         <RunPanel
           run={run}
+          now={props.now}
           attempts={props.attempts}
           restarting={props.restarting}
           onDismiss={props.onDismissFailure}
@@ -167,7 +164,7 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
             {checking ? 'Checking…' : 'Check for updates'}
           </button>
         </div>
-        {status ? <StatusFacts status={status} /> : <p class="muted">Loading…</p>}
+        {status ? <StatusFacts status={status} now={props.now} /> : <p class="muted">Loading…</p>}
       </section>
 
       {status?.updateAvailable && latest ? (
@@ -206,9 +203,9 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
           </div>
           {failedEarlier(latest.version) && lastFailed ? (
             <p class="notice warn" data-testid="failed-release-note">
-              Installing {latest.version} failed {timeAgo(lastFailed.finishedAt)}
-              {lastFailed.status === 'rolled_back' ? ` and ${lastFailed.from.version} was restored` : ''}. A release that fails its build or health check fails the same way again; Upkeep
-              offers it as an update once a newer release is published.
+              Installing {latest.version} failed {timeAgo(lastFailed.finishedAt, props.now)}
+              {lastFailed.status === 'rolled_back' ? ` and ${lastFailed.from.version} was restored` : ''}. A release that fails its build or health check fails the same way again; the next
+              release is offered as soon as it is published.
             </p>
           ) : null}
           <div class="notes" data-testid="release-notes" dangerouslySetInnerHTML={{ __html: renderMarkdown(latest.notesMarkdown || '_No release notes._') }} />
@@ -251,7 +248,7 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
 }
 
 /** Version, commit, when releases were checked, and whether that answer can be trusted. */
-function StatusFacts({ status }: { status: UpdatesStatus }) {
+function StatusFacts({ status, now }: { status: UpdatesStatus; now: number }) {
   const checkError = status.error && status.error.code !== 'RATE_LIMITED' && !status.checksDisabled ? status.error : null
   // "Up to date" only from a complete answer of the configured repository's releases.
   const upToDate = !status.updateAvailable && !status.checksDisabled && status.source && status.checkedAt && status.via === 'api' && !checkError
@@ -269,14 +266,14 @@ function StatusFacts({ status }: { status: UpdatesStatus }) {
           {status.checksDisabled
             ? 'Never: checks are disabled (UPDATE_CHECK_DISABLED=true), this server never contacts GitHub.'
             : status.checkedAt
-              ? `${timeAgo(status.checkedAt)}${status.via === 'git' ? ' (tags of the git remote origin; GitHub could not be reached)' : ''}`
+              ? `${timeAgo(status.checkedAt, now)}${status.via === 'git' ? ' (tags of the git remote origin; GitHub could not be reached)' : ''}`
               : 'Not yet'}
         </dd>
         {!status.checksDisabled && status.nextCheckAt && status.error?.code === 'RATE_LIMITED' ? (
           <>
             <dt>Next check</dt>
             <dd>
-              GitHub's rate limit was reached; the next check can happen {timeUntil(status.nextCheckAt)} ({formatDate(status.nextCheckAt)}).
+              GitHub's rate limit was reached; the next check can happen {timeUntil(status.nextCheckAt, now)} ({formatDate(status.nextCheckAt)}).
             </dd>
           </>
         ) : null}
