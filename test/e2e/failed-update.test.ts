@@ -1,14 +1,14 @@
 import { chown, rm, writeFile, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page, Route } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { launchBrowser, screenshot } from '../support/browser'
 import { OWNER } from '../support/fixture-app'
 import { startGitHubStub, type GitHubStub } from '../support/github-stub'
 import { githubRelease } from '../support/msw'
 import { createUpkeepOrigin, installUpkeep, type UpkeepInstall } from '../support/upkeep-app'
-import { screenshotOf, screenshotView, signIn, stepStates } from './helpers'
+import { barState, screenshotOf, screenshotView, signIn, stepStates } from './helpers'
 
 // The web UI when the newest release is broken: a real Upkeep 1.0.0 in process mode updates to
 // a 1.1.0 that crashes at start, and rolls back. Two browsers watch it: a desktop one whose
@@ -103,6 +103,29 @@ describe('a failed update in Chromium (desktop and phone)', () => {
     expect(await phoneBanner.getByRole('button', { name: 'Update now' }).count()).toBe(0)
     await screenshotView(phone, '21-mobile-overview-running')
     await screenshot(desk, '22-running-joined')
+
+    // Keep the phone from reconnecting once the server restarts, so the restart stays on its screen to be looked at.
+    const refuse = (route: Route) => route.abort()
+    await phone.route('**/api/updates/events**', refuse)
+    await phone.route('**/api/health', refuse)
+    await expect.poll(() => phoneBanner.getByTestId('banner-step').textContent(), { timeout: 120_000 }).toMatch(/^Server restarting, reconnecting…/)
+    // The bar shows what it says.
+    const banner = await barState(phoneBanner)
+    expect(Math.abs(banner.shown - banner.said)).toBeLessThanOrEqual(1)
+    await screenshotView(phone, '21b-mobile-overview-restarting')
+    await phone.getByRole('link', { name: 'Software Updates' }).click()
+    const panel = phone.getByTestId('update-run')
+    await expect.poll(() => panel.getByTestId('run-status').textContent()).toMatch(/^The server is restarting; reconnecting/)
+    // The step being run is the restart, whatever the last event the old server sent was.
+    expect(await panel.locator('[data-state="running"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-step')))).toEqual(['restart'])
+    expect(await panel.getByTestId('close-tab-note').textContent()).toContain('You can close this tab: the update continues on the server.')
+    const bar = await barState(panel)
+    expect(Math.abs(bar.shown - bar.said)).toBeLessThanOrEqual(1)
+    await panel.getByRole('progressbar').scrollIntoViewIfNeeded()
+    await screenshotView(phone, '21c-mobile-restarting-panel')
+    await phone.unroute('**/api/updates/events**', refuse)
+    await phone.unroute('**/api/health', refuse)
+    await phone.getByRole('link', { name: 'Overview' }).click()
   }, 120_000)
 
   test('after the rollback: what failed, its output open, the log to the end, a red bar; no Retry and no stale notice', async () => {

@@ -82,3 +82,14 @@ export async function recordedRunPanel(page: Page): Promise<PanelSample[]> {
 export async function stepStates(scope: Locator | Page): Promise<string[]> {
   return scope.locator('[data-step]').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-step')}:${e.getAttribute('data-state')}`))
 }
+
+/** What a progress bar says (its percentage) and shows (how much of the track is filled, in %). */
+export async function barState(scope: Locator): Promise<{ said: number; shown: number }> {
+  return scope
+    .locator('[role="progressbar"]')
+    .first()
+    .evaluate((track) => ({
+      said: Number(track.getAttribute('aria-valuenow')),
+      shown: Math.round(((track.firstElementChild as HTMLElement).getBoundingClientRect().width / track.clientWidth) * 100),
+    }))
+}

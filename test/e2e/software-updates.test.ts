@@ -1,10 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page, Route } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { launchBrowser, screenshot } from '../support/browser'
-import { recordedRunPanel, recordRunPanel } from './helpers'
+import { recordedRunPanel, recordRunPanel, screenshotView } from './helpers'
 import { git } from '../support/git-fixtures'
 import { startGitHubStub, type GitHubStub } from '../support/github-stub'
 import { githubRelease } from '../support/msw'
@@ -106,6 +106,18 @@ describe('Settings → Software Updates in Chromium', () => {
     expect(await page.getByTestId('current-version').textContent()).toBe('1.0.0')
   })
 
+  test('the login help shows the command as code, not with backticks', async () => {
+    const context2 = await browser.newContext({ viewport: { width: 375, height: 812 } })
+    const fresh = await context2.newPage()
+    await fresh.goto(app.url + '/')
+    const help = fresh.locator('#login-help')
+    await help.waitFor()
+    expect(await help.textContent()).not.toContain('`')
+    expect(await help.locator('code').textContent()).toBe('upkeep set-password')
+    await screenshotView(fresh, '01b-mobile-login')
+    await context2.close()
+  })
+
   test('the banner announces 1.1.0 on every page', async () => {
     const banner = page.getByTestId('update-banner')
     await banner.waitFor()
@@ -171,6 +183,15 @@ describe('Settings → Software Updates in Chromium', () => {
     expect(await run.getByTestId('close-tab-note').textContent()).toContain('You can close this tab')
     expect(await run.getByTestId('elapsed').textContent()).toMatch(/^Elapsed \d+:\d\d$/)
     await screenshot(page, '05-building')
+
+    // Keep the page from reconnecting once the server restarts, so the restart stays on screen to be looked at.
+    const refuse = (route: Route) => route.abort()
+    await page.route('**/api/updates/events**', refuse)
+    await page.route('**/api/health', refuse)
+    await expect.poll(() => run.getByTestId('run-status').textContent(), { timeout: 120_000 }).toMatch(/^The server is restarting; reconnecting/)
+    await screenshot(page, '05b-restarting')
+    await page.unroute('**/api/updates/events**', refuse)
+    await page.unroute('**/api/health', refuse)
 
     // The server restarts: the page says so and reconnects, then reloads onto the new version by itself.
     const notice = page.getByTestId('updated-notice')

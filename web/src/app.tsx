@@ -151,6 +151,7 @@ export function App() {
             now={now}
             attempts={updateRun.attempts}
             restarting={updateRun.restarting}
+            reconnecting={updateRun.connection === 'reconnecting'}
             follow={updateRun.follow}
             history={history}
             failedVersion={failed}

@@ -11,8 +11,10 @@ export interface RunPanelProps {
   /** The time (browser clock), ticking while the run is running. */
   now: number
   attempts: number
-  /** The server is restarting (the stream broke and /api/health shows it went away). */
+  /** The server is restarting (the stream broke after the build, or /api/health shows the server went away). */
   restarting: boolean
+  /** The event stream broke and the page is reconnecting (for whatever reason). */
+  reconnecting: boolean
   onDismiss: () => void
   /** Installs the failed release again; absent when that is not offered. */
   onTryAgain?: () => void
@@ -38,7 +40,7 @@ export function isFailure(run: RunView | undefined): run is RunView & { status: 
 }
 
 /** The update being run, or the last one that failed: progress, steps, what went wrong, log. */
-export function RunPanel({ run, now, attempts, restarting, onDismiss, onTryAgain }: RunPanelProps) {
+export function RunPanel({ run, now, attempts, restarting, reconnecting, onDismiss, onTryAgain }: RunPanelProps) {
   const running = run.status === 'running'
   const elapsed = elapsedMs(run, now)
   const failed = isFailure(run)
@@ -66,7 +68,9 @@ export function RunPanel({ run, now, attempts, restarting, onDismiss, onTryAgain
           {running
             ? restarting
               ? `The server is restarting; reconnecting${attempts > 1 ? ` (attempt ${attempts})` : ''}…`
-              : activityOf(run)
+              : reconnecting
+                ? `Connection to the server lost; reconnecting${attempts > 1 ? ` (attempt ${attempts})` : ''}… Last seen: ${activityOf(run)}`
+                : activityOf(run)
             : `Reloading onto ${run.to}…`}
         </p>
       )}

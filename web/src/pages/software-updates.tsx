@@ -19,6 +19,7 @@ export interface SoftwareUpdatesProps {
   now: number
   attempts: number
   restarting: boolean
+  reconnecting: boolean
   follow: (updateId: string) => void
   history: HistoryEntries | null
   /** The release whose install failed last (nothing installed since). */
@@ -150,6 +151,7 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
           now={props.now}
           attempts={props.attempts}
           restarting={props.restarting}
+          reconnecting={props.reconnecting}
           onDismiss={props.onDismissFailure}
           onTryAgain={isFailure(run) && run.kind === 'update' && run.to && !busy ? () => setConfirm({ version: run.to }) : undefined}
         />
