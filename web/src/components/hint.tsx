@@ -9,7 +9,15 @@ export function CommandLine({ command, block }: { command: string; block: boolea
   const copy = async () => setCopied((await copyText(command)) ? 'yes' : 'no')
   return (
     <span class={block ? 'command block' : 'command'}>
-      <code data-testid="command">{command}</code>
+      {/* Lines break between words only, never at the hyphens of "--include-untracked". */}
+      <code data-testid="command">
+        {command.split(' ').map((word, i) => (
+          <>
+            {i ? ' ' : ''}
+            <span class="word">{word}</span>
+          </>
+        ))}
+      </code>
       <button type="button" class="copy" onClick={copy} aria-label={`Copy the command ${command}`}>
         {copied === 'yes' ? 'Copied' : copied === 'no' ? 'Select it' : 'Copy'}
       </button>
