@@ -3,6 +3,7 @@ import type { HistoryEntry } from '../../updater/shared/history'
 import type { StatusEvent, StatusEventBody } from '../../updater/shared/status'
 import { failedVersion, lastFailure } from '../../web/src/lib/last-failure'
 import { pendingUpdate } from '../../web/src/lib/pending-update'
+import { outcomeSummary, outcomeTitle } from '../../web/src/lib/run-outcome'
 import { elapsedMs, formatClock, progressOf } from '../../web/src/lib/run-progress'
 import { duringServerRestart, mayRestartServer } from '../../web/src/lib/server-restart'
 import { activityOf, applyEvents, runFromHistory } from '../../web/src/lib/update-progress'
@@ -209,5 +210,18 @@ describe('an update the server reports as running', () => {
     expect(pendingUpdate(running('running', null), ended)).toBeNull()
     expect(pendingUpdate(running('running', 'u1'), ended)).toBeNull()
     expect(pendingUpdate(running('requested', 'u2'), ended)?.updateId).toBe('u2')
+  })
+})
+
+describe('the outcome in words', () => {
+  test.each([
+    [{ status: 'complete', from: '1.0.0', to: '1.1.0', rolledBack: false }, 'Updated to 1.1.0', undefined],
+    [{ status: 'rolled_back', from: '1.0.0', to: '1.1.0', rolledBack: true, failedStep: 'health' }, 'Update to 1.1.0 failed', '1.0.0 was restored and runs again.'],
+    [{ status: 'failed', from: '1.0.0', to: '1.1.0', rolledBack: false, failedStep: 'build' }, 'Update to 1.1.0 failed', 'Nothing was changed: 1.0.0 still runs.'],
+    [{ status: 'failed', from: '1.0.0', to: '1.1.0', rolledBack: false, failedStep: 'health' }, 'Update to 1.1.0 failed', '1.0.0 could not be started again.'],
+    [{ status: 'failed', from: '', to: '', rolledBack: false }, 'Update to a new version failed', 'Nothing was changed: the previous version still runs.'],
+  ] as const)('%o', (run, title, summary) => {
+    expect(outcomeTitle(run)).toBe(title)
+    if (summary) expect(outcomeSummary(run)).toBe(summary)
   })
 })

@@ -2,6 +2,7 @@ import { useEffect, useRef } from 'hono/jsx/dom'
 import { capitalise, splitMessage } from '../lib/error-text'
 import { elapsedMs, formatClock, progressOf } from '../lib/run-progress'
 import { formatDate, formatDuration } from '../lib/time'
+import { isFailure, outcomeSummary, outcomeTitle } from '../lib/run-outcome'
 import { activityOf, BEFORE_SWITCH, labelOf, type RunView } from '../lib/update-progress'
 import { Hint } from './hint'
 import { ProgressBar } from './progress-bar'
@@ -18,25 +19,6 @@ export interface RunPanelProps {
   onDismiss: () => void
   /** Installs the failed release again; absent when that is not offered. */
   onTryAgain?: () => void
-}
-
-/** One wording for a finished run, wherever it shows (panel, banner, notice after the reload). */
-export function outcomeTitle(run: Pick<RunView, 'status' | 'to' | 'from' | 'rolledBack'>): string {
-  if (run.status === 'running') return `Updating to ${run.to}`
-  if (run.status === 'complete') return `Updated to ${run.to}`
-  return `Update to ${run.to || 'a new version'} failed`
-}
-
-/** What a failed run left running, in one sentence. */
-export function outcomeSummary(run: Pick<RunView, 'status' | 'from' | 'failedStep' | 'rolledBack'>): string {
-  const from = run.from || 'the previous version'
-  if (run.status === 'rolled_back' || (run.status === 'failed' && run.rolledBack)) return `${capitalise(from)} was restored and runs again.`
-  if (!run.failedStep || BEFORE_SWITCH.has(run.failedStep)) return `Nothing was changed: ${from} still runs.`
-  return `${capitalise(from)} could not be started again.`
-}
-
-export function isFailure(run: RunView | undefined): run is RunView & { status: 'failed' | 'rolled_back' } {
-  return run !== undefined && (run.status === 'failed' || run.status === 'rolled_back')
 }
 
 /** The update being run, or the last one that failed: progress, steps, what went wrong, log. */

@@ -5,7 +5,7 @@ import { elapsedMs, formatClock, progressOf } from '../lib/run-progress'
 import { activityOf, type RunView } from '../lib/update-progress'
 import { pendingUpdate } from '../lib/pending-update'
 import { ProgressBar } from './progress-bar'
-import { isFailure, outcomeSummary, outcomeTitle } from './run-panel'
+import { isFailure, outcomeSummary, outcomeTitle } from '../lib/run-outcome'
 
 export interface UpdateBannerProps {
   status: UpdatesStatus | undefined

@@ -1,6 +1,6 @@
 import type { UpdatesStatus } from '../api'
 import { Hint } from '../components/hint'
-import { isFailure, outcomeSummary, outcomeTitle } from '../components/run-panel'
+import { isFailure, outcomeSummary, outcomeTitle } from '../lib/run-outcome'
 import { capitalise, splitMessage } from '../lib/error-text'
 import { pendingUpdate } from '../lib/pending-update'
 import { timeAgo } from '../lib/time'
