@@ -127,7 +127,7 @@ describe('node .ci/packages.mjs and .ci/install-packages on this machine', () =>
   test('install-packages --dry-run prints the plan and the apt commands, which wait for the dpkg lock', async () => {
     const r = await run('bash', [path.join(repoRoot, '.ci/install-packages'), '--dry-run'], { env: { PATH: process.env.PATH ?? PATH } })
     expect(r.code).toBe(0)
-    expect(r.stdout).toMatch(/^ {2}packages: git ca-certificates sqlite3 bsdutils util-linux shellcheck openssh-client systemd-container/m)
+    expect(r.stdout).toMatch(/^ {2}packages: git ca-certificates sqlite3 bsdutils util-linux shellcheck openssh-client golang-go systemd-container/m)
     expect(r.stdout).toContain('apt-get -o DPkg::Lock::Timeout=600 update -q')
     expect(r.stdout).toMatch(/apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \S/)
   })
