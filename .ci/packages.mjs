@@ -12,7 +12,8 @@ import { DEBIAN_CHROMIUM, findBrowser, isExecutable } from './browser.mjs'
 // bsdutils for script(1) (the set-password test's terminal); util-linux for nsenter/unshare/
 // runuser/setpriv; shellcheck lints install.sh and the CI scripts; openssh-client's ssh-keygen
 // signs and verifies releases. The same names on Debian 12 and Ubuntu 24.04.
-const BASE = ['git', 'ca-certificates', 'sqlite3', 'bsdutils', 'util-linux', 'shellcheck', 'openssh-client']
+// golang-go: the Go test apps are built with Debian's Go, never a downloaded toolchain.
+const BASE = ['git', 'ca-certificates', 'sqlite3', 'bsdutils', 'util-linux', 'shellcheck', 'openssh-client', 'golang-go']
 
 /**
  * os-release(5): KEY=value lines, values optionally quoted.

@@ -9,7 +9,7 @@ import { run } from '../support/run'
 import { DEBIAN_12, DEBIAN_WITH_CHROMIUM, FEDORA_41, MINT_22, UBUNTU_24_04, UBUNTU_RUNNER, UBUNTU_SNAP_ONLY } from './os-release-fixtures'
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
-const BASE = ['git', 'ca-certificates', 'sqlite3', 'bsdutils', 'util-linux', 'shellcheck', 'openssh-client']
+const BASE = ['git', 'ca-certificates', 'sqlite3', 'bsdutils', 'util-linux', 'shellcheck', 'openssh-client', 'golang-go']
 const DEBIAN_SYSTEMD = '252.38-1~deb12u1'
 const UBUNTU_SYSTEMD = '255.4-1ubuntu8.4'
 const on = (files: string[]) => (f: string) => files.includes(f)
@@ -127,7 +127,7 @@ describe('node .ci/packages.mjs and .ci/install-packages on this machine', () =>
   test('install-packages --dry-run prints the plan and the apt commands, which wait for the dpkg lock', async () => {
     const r = await run('bash', [path.join(repoRoot, '.ci/install-packages'), '--dry-run'], { env: { PATH: process.env.PATH ?? PATH } })
     expect(r.code).toBe(0)
-    expect(r.stdout).toMatch(/^ {2}packages: git ca-certificates sqlite3 bsdutils util-linux shellcheck openssh-client systemd-container/m)
+    expect(r.stdout).toMatch(/^ {2}packages: git ca-certificates sqlite3 bsdutils util-linux shellcheck openssh-client golang-go systemd-container/m)
     expect(r.stdout).toContain('apt-get -o DPkg::Lock::Timeout=600 update -q')
     expect(r.stdout).toMatch(/apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \S/)
   })

@@ -1,9 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page, Route } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { launchBrowser, screenshot } from '../support/browser'
+import { recordedRunPanel, recordRunPanel, screenshotView } from './helpers'
 import { git } from '../support/git-fixtures'
 import { startGitHubStub, type GitHubStub } from '../support/github-stub'
 import { githubRelease } from '../support/msw'
@@ -18,6 +19,10 @@ const PASSWORD = 'e2e-admin-password'
 const HOSTILE_NOTES = [
   '## What changed',
   '- **Faster** updates, see [the docs](https://example.com/docs)',
+  '',
+  '### Details',
+  '',
+  'Smaller things.',
   '',
   '<script>window.__pwned = "script"</script>',
   '',
@@ -101,6 +106,18 @@ describe('Settings → Software Updates in Chromium', () => {
     expect(await page.getByTestId('current-version').textContent()).toBe('1.0.0')
   })
 
+  test('the login help shows the command as code, not with backticks', async () => {
+    const context2 = await browser.newContext({ viewport: { width: 375, height: 812 } })
+    const fresh = await context2.newPage()
+    await fresh.goto(app.url + '/')
+    const help = fresh.locator('#login-help')
+    await help.waitFor()
+    expect(await help.textContent()).not.toContain('`')
+    expect(await help.locator('code').textContent()).toBe('upkeep set-password')
+    await screenshotView(fresh, '01b-mobile-login')
+    await context2.close()
+  })
+
   test('the banner announces 1.1.0 on every page', async () => {
     const banner = page.getByTestId('update-banner')
     await banner.waitFor()
@@ -114,9 +131,15 @@ describe('Settings → Software Updates in Chromium', () => {
     await screenshot(page, '03-update-available')
   })
 
-  test('release notes with <script>, onerror and javascript: links render inert', async () => {
+  test('release notes with <script>, onerror and javascript: links render inert; their headings sit below the card title', async () => {
     const notes = page.getByTestId('release-notes')
     expect(await notes.getByRole('heading', { name: 'What changed' }).count()).toBe(1)
+    // `##` is bigger than `###`, and both are smaller than the card's own title.
+    const size = (name: string) => notes.getByRole('heading', { name }).evaluate((el) => parseFloat(getComputedStyle(el).fontSize))
+    const title = await page.locator('#available-title').evaluate((el) => parseFloat(getComputedStyle(el).fontSize))
+    expect(await size('What changed')).toBeGreaterThan(await size('Details'))
+    expect(title).toBeGreaterThanOrEqual(await size('What changed'))
+    expect(await notes.getByRole('heading', { name: 'What changed' }).evaluate((el) => el.tagName)).toBe('H4')
     expect(await notes.getByRole('link', { name: 'the docs' }).getAttribute('href')).toBe('https://example.com/docs')
     const inside = await notes.evaluate((el) => ({
       scripts: el.querySelectorAll('script, img, iframe, object, embed').length,
@@ -138,32 +161,62 @@ describe('Settings → Software Updates in Chromium', () => {
     // From the banner: it opens Software Updates with the confirmation.
     await page.getByRole('link', { name: 'Overview' }).click()
     await page.getByTestId('update-banner').getByRole('button', { name: 'Update now' }).click()
-    const dialog = page.getByRole('dialog', { name: 'Update to v1.1.0?' })
+    const dialog = page.getByRole('dialog', { name: 'Update to 1.1.0?' })
     await dialog.waitFor()
     expect(await dialog.textContent()).toContain('back up')
     await screenshot(page, '04-confirm')
-    await dialog.getByRole('button', { name: 'Update to v1.1.0' }).click()
+    await dialog.getByRole('button', { name: 'Update to 1.1.0' }).click()
 
     const run = page.getByTestId('update-run')
     await run.waitFor()
-    // Remember whether the page ever said the server was restarting (in sessionStorage: the page reloads afterwards).
-    await page.evaluate(() => {
-      new MutationObserver(() => {
-        if (document.body.textContent?.includes('The server is restarting')) sessionStorage.setItem('e2e.sawRestarting', '1')
-      }).observe(document.body, { subtree: true, childList: true, characterData: true })
-    })
+    await recordRunPanel(page)
+    // While it runs, the banner shows the run, not an offer to start another one.
+    const banner = page.getByTestId('update-banner')
+    await expect.poll(() => banner.getAttribute('data-mode')).toBe('running')
+    expect(await banner.getByRole('button', { name: 'Update now' }).count()).toBe(0)
+    expect(await banner.getByRole('progressbar').getAttribute('aria-valuenow')).toMatch(/^\d+$/)
     // Steps advance: while the build runs, backup and fetch are done, later steps wait.
     await page.locator('[data-step="build"][data-state="running"]').waitFor({ timeout: 60_000 })
     const states = await page.locator('[data-step]').evaluateAll((els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-step'), e.getAttribute('data-state')])))
     expect(states).toMatchObject({ preflight: 'done', backup: 'done', fetch: 'done', build: 'running', switch: 'pending', restart: 'pending', health: 'pending' })
-    expect(Number(await page.getByRole('progressbar', { name: 'Update progress' }).getAttribute('value'))).toBeGreaterThan(20)
+    expect(Number(await run.getByRole('progressbar', { name: 'Update progress' }).getAttribute('aria-valuenow'))).toBeGreaterThan(10)
+    expect(await run.getByTestId('close-tab-note').textContent()).toContain('You can close this tab')
+    expect(await run.getByTestId('elapsed').textContent()).toMatch(/^Elapsed \d+:\d\d$/)
     await screenshot(page, '05-building')
+
+    // Keep the page from reconnecting once the server restarts, so the restart stays on screen to be looked at.
+    const refuse = (route: Route) => route.abort()
+    await page.route('**/api/updates/events**', refuse)
+    await page.route('**/api/health', refuse)
+    await expect.poll(() => run.getByTestId('run-status').textContent(), { timeout: 120_000 }).toMatch(/^The server is restarting; reconnecting/)
+    await screenshot(page, '05b-restarting')
+    await page.unroute('**/api/updates/events**', refuse)
+    await page.unroute('**/api/health', refuse)
 
     // The server restarts: the page says so and reconnects, then reloads onto the new version by itself.
     const notice = page.getByTestId('updated-notice')
     await notice.waitFor({ timeout: 120_000 })
-    expect(await page.evaluate(() => sessionStorage.getItem('e2e.sawRestarting'))).toBe('1')
-    expect(await notice.textContent()).toContain('Updated to v1.1.0')
+    const samples = await recordedRunPanel(page)
+    if (process.env.E2E_DEBUG) console.log(samples.map((x) => JSON.stringify(x)).join('\n'))
+    // During the restart the page said so, told that the tab may be closed, and listed the restart as the running step.
+    const restarting = samples.filter((s) => s.status.startsWith('The server is restarting'))
+    expect(restarting.length).toBeGreaterThan(0)
+    for (const s of restarting) {
+      expect(s.running).toEqual(['restart'])
+      expect(s.note).toContain('You can close this tab: the update continues on the server')
+    }
+    // The bar never went back, kept moving (a new value at every step at least) and ended green at 100 %.
+    const percents = samples.map((s) => s.percent)
+    for (let i = 1; i < percents.length; i++) expect(percents[i]).toBeGreaterThanOrEqual(percents[i - 1]!)
+    expect(new Set(percents).size).toBeGreaterThanOrEqual(6)
+    expect(samples.at(-1)).toMatchObject({ runStatus: 'complete', percent: 100, tone: 'complete' })
+    // Elapsed time was shown and counted up.
+    const elapsed = samples.map((s) => s.elapsed).filter(Boolean)
+    expect(elapsed[0]).toMatch(/^Elapsed 0:\d\d$/)
+    expect(new Set(elapsed).size).toBeGreaterThan(1)
+    // One wording: "Updated to 1.1.0" before the reload and after it.
+    expect(samples.at(-1)!.title).toBe('Updated to 1.1.0')
+    expect(await notice.textContent()).toContain('Updated to 1.1.0')
     expect(await page.getByTestId('current-version').textContent()).toBe('1.1.0')
     expect((await app.health())?.version).toBe('1.1.0')
     await screenshot(page, '06-updated')
@@ -200,18 +253,22 @@ describe('Settings → Software Updates in Chromium', () => {
     await banner.waitFor()
   })
 
-  test('a release that fails its health check: failed step, rollback notice, Retry; the old version still runs', async () => {
+  test('a release that fails its health check: failed step, rollback notice, no Retry as the main action; the old version still runs', async () => {
     // v1.3.0 is only announced; pick the (broken) v1.2.0 from the list.
     await page.getByLabel('Version to install').selectOption('1.2.0')
     await page.locator('#whats-new').getByRole('button', { name: 'Update now' }).click()
-    await page.getByRole('dialog', { name: 'Update to v1.2.0?' }).getByRole('button', { name: 'Update to v1.2.0' }).click()
+    await page.getByRole('dialog', { name: 'Update to 1.2.0?' }).getByRole('button', { name: 'Update to 1.2.0' }).click()
     const failure = page.getByTestId('run-failure')
     await failure.waitFor({ timeout: 180_000 })
     const text = await failure.textContent()
     expect(text).toContain('Health check failed')
-    expect(await page.getByTestId('rollback-notice').textContent()).toContain('The previous version 1.1.0 was restored')
+    expect(await page.getByTestId('rollback-notice').textContent()).toContain('1.1.0 was restored and runs again')
     expect(await page.locator('[data-step="health"]').getAttribute('data-state')).toBe('failed')
-    expect(await page.getByRole('button', { name: 'Retry' }).isVisible()).toBe(true)
+    expect(await page.getByRole('button', { name: 'Retry' }).count()).toBe(0)
+    // Installing it again is there, but not as the main action.
+    const again = failure.getByRole('button', { name: 'Try 1.2.0 again' })
+    expect(await again.isVisible()).toBe(true)
+    expect((await again.getAttribute('class')) ?? '').not.toContain('primary')
     expect((await app.health())?.version).toBe('1.1.0')
     expect(git(app.appDir, ['describe', '--tags'])).toBe('v1.1.0')
     await screenshot(page, '08-rolled-back')
@@ -229,7 +286,7 @@ describe('Settings → Software Updates in Chromium', () => {
     }
     expect(reached).toBe(true)
     await page.keyboard.press('Enter')
-    const dialog = page.getByRole('dialog', { name: /Update to v1\.3\.0\?/ })
+    const dialog = page.getByRole('dialog', { name: /Update to 1\.3\.0\?/ })
     await dialog.waitFor()
     await page.keyboard.press('Escape')
     await dialog.waitFor({ state: 'hidden' })
@@ -253,6 +310,12 @@ describe('Settings → Software Updates in Chromium', () => {
     await page.getByTestId('history').waitFor()
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
     expect(overflow).toBeLessThanOrEqual(0)
+    // Every cell of the history is inside the screen (a row is a small card on a phone).
+    const clipped = await page.getByTestId('history').locator('td').evaluateAll((tds) => tds.filter((td) => td.getBoundingClientRect().right > window.innerWidth).length)
+    expect(clipped).toBe(0)
+    // The bar above the content is compact: the page's heading starts within the first 260 px.
+    const headingTop = await page.getByRole('heading', { name: 'Software Updates', level: 1 }).evaluate((el) => el.getBoundingClientRect().top + window.scrollY)
+    expect(headingTop).toBeLessThan(260)
     await screenshot(page, '09-mobile-375')
     expect(consoleErrors).toEqual([])
   })

@@ -11,13 +11,20 @@ function dom(html: string): HTMLElement {
 describe('renderMarkdown', () => {
   test('renders ordinary release notes', () => {
     const el = dom(renderMarkdown('## Changes\n\n- **faster** backups\n- see [the docs](https://example.com/docs)\n\n`code`'))
-    expect(el.querySelector('h2')?.textContent).toBe('Changes')
+    // Under the card's own h2, the notes' headings start two levels down.
+    expect(el.querySelector('h4')?.textContent).toBe('Changes')
+    expect(el.querySelector('h2')).toBeNull()
     expect(el.querySelector('strong')?.textContent).toBe('faster')
     const a = el.querySelector('a')!
     expect(a.getAttribute('href')).toBe('https://example.com/docs')
     expect(a.getAttribute('rel')).toBe('noopener noreferrer nofollow')
     expect(a.getAttribute('target')).toBe('_blank')
     expect(el.querySelector('code')?.textContent).toBe('code')
+  })
+
+  test('heading levels keep their order below the card title: # → h3 … ###### → h6', () => {
+    const el = dom(renderMarkdown('# One\n\n## Two\n\n### Three\n\n#### Four\n\n##### Five'))
+    expect([...el.querySelectorAll('h1, h2, h3, h4, h5, h6')].map((h) => `${h.tagName}:${h.textContent}`)).toEqual(['H3:One', 'H4:Two', 'H5:Three', 'H6:Four', 'H6:Five'])
   })
 
   const hostile = [

@@ -14,7 +14,7 @@ const NAV = [
   { path: '/settings/updates', label: 'Software Updates', section: 'Settings' },
 ]
 
-/** Sidebar (banner, navigation, sign out) beside the page; a top bar on narrow screens. */
+/** Sidebar (banner, navigation, sign out) beside the page; a compact top bar on narrow screens. */
 export function Layout({ path, version, banner, onNavigate, onLogout, children }: LayoutProps) {
   const link = (to: string) => (e: MouseEvent) => {
     if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return
@@ -33,7 +33,7 @@ export function Layout({ path, version, banner, onNavigate, onLogout, children }
           </span>
           Upkeep
         </a>
-        {banner}
+        <div class="sidebar-banner">{banner}</div>
         <nav class="nav" aria-label="Main">
           {NAV.map((item) => (
             <>
@@ -45,7 +45,7 @@ export function Layout({ path, version, banner, onNavigate, onLogout, children }
           ))}
         </nav>
         <div class="sidebar-foot">
-          <span>{version ? `Version ${version}` : ''}</span>
+          <span class="sidebar-version">{version ? `Version ${version}` : ''}</span>
           <button type="button" onClick={onLogout}>
             Sign out
           </button>

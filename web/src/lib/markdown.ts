@@ -15,6 +15,12 @@ const marked = new Marked({
   gfm: true,
   async: false,
   renderer: {
+    // The notes sit under the card's h2: their headings start at h3, so the page's outline and
+    // sizes stay in order (`#` → h3, `##` → h4, … h6 at most).
+    heading({ tokens, depth }: Tokens.Heading) {
+      const level = Math.min(6, depth + 2)
+      return `<h${level}>${this.parser.parseInline(tokens)}</h${level}>\n`
+    },
     html(token: Tokens.HTML | Tokens.Tag) {
       return escapeHtml(token.text)
     },

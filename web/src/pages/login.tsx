@@ -1,5 +1,7 @@
 import { useState } from 'hono/jsx/dom'
 import { api, ApiError } from '../api'
+import { Hint } from '../components/hint'
+import { capitalise } from '../lib/error-text'
 
 /** The admin password form; the session cookie it sets survives server restarts. */
 export function LoginPage({ onLogin }: { onLogin: () => void }) {
@@ -16,7 +18,7 @@ export function LoginPage({ onLogin }: { onLogin: () => void }) {
       onLogin()
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) setError({ message: 'Wrong password.' })
-      else if (err instanceof ApiError) setError({ message: err.message, hint: err.hint })
+      else if (err instanceof ApiError) setError({ message: capitalise(err.message), ...(err.hint ? { hint: err.hint } : {}) })
       else setError({ message: 'Signing in failed.' })
       setBusy(false)
     }
@@ -25,7 +27,7 @@ export function LoginPage({ onLogin }: { onLogin: () => void }) {
   return (
     <main class="login">
       <form class="card stack" onSubmit={submit} aria-labelledby="login-title">
-        <h1 id="login-title" style="margin:0;font-size:1.4rem">
+        <h1 id="login-title" class="login-title">
           Sign in to Upkeep
         </h1>
         <div class="field">
@@ -41,13 +43,17 @@ export function LoginPage({ onLogin }: { onLogin: () => void }) {
             aria-describedby={error ? 'login-error' : 'login-help'}
           />
           <span class="help" id="login-help">
-            Set at install; `upkeep set-password` on the server sets a new one.
+            Set at install; <code>upkeep set-password</code> on the server sets a new one.
           </span>
         </div>
         {error ? (
           <div class="notice error" id="login-error" role="alert">
             {error.message}
-            {error.hint ? <div class="muted">{error.hint}</div> : null}
+            {error.hint ? (
+              <div>
+                <Hint hint={error.hint} page="other" />
+              </div>
+            ) : null}
           </div>
         ) : null}
         <div>

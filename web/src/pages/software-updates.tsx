@@ -1,23 +1,35 @@
 import { useEffect, useState } from 'hono/jsx/dom'
 import { api, ApiError, type HistoryEntries, type SettingsView, type UpdatesStatus } from '../api'
 import { ConfirmDialog } from '../components/confirm-dialog'
+import { Hint } from '../components/hint'
+import { RunPanel } from '../components/run-panel'
+import { isFailure } from '../lib/run-outcome'
+import { capitalise, splitMessage } from '../lib/error-text'
 import { renderMarkdown } from '../lib/markdown'
+import { pendingUpdate } from '../lib/pending-update'
 import { formatDate, formatDuration, timeAgo, timeUntil } from '../lib/time'
-import { labelOf, type RunView } from '../lib/update-progress'
-import type { Connection } from '../lib/use-update-run'
+import type { RunView } from '../lib/update-progress'
+import type { JustUpdated } from '../lib/use-update-run'
 
 export interface SoftwareUpdatesProps {
   status: UpdatesStatus | undefined
   statusError: ApiError | null
-  refresh: (next?: UpdatesStatus) => Promise<void>
+  refresh: (next?: UpdatesStatus) => Promise<unknown>
   run: RunView | undefined
-  connection: Connection
+  /** The time (browser clock): every second while a run is running, else every 30 s. */
+  now: number
   attempts: number
+  restarting: boolean
+  reconnecting: boolean
   follow: (updateId: string) => void
-  justUpdated: { from: string; to: string } | null
+  history: HistoryEntries | null
+  /** The release whose install failed last (nothing installed since). */
+  failedVersion: string | undefined
+  justUpdated: JustUpdated | null
   /** Open the confirmation right away (the banner's "Update now"). */
   confirmOnOpen: boolean
   onConfirmShown: () => void
+  onDismissFailure: () => void
 }
 
 const SOURCE_FROM: Record<string, string> = {
@@ -26,49 +38,45 @@ const SOURCE_FROM: Record<string, string> = {
   origin: "the checkout's git remote origin",
 }
 
-/** An error's headline: updater messages put command output after "output:" and a newline. */
-function firstLine(message: string): string {
-  return message.split('\n')[0]!.replace(/;? output:$/, '')
-}
+type Message = { message: string; hint?: string }
 
-function restOf(message: string): string {
-  return message.split('\n').slice(1).join('\n').trim()
-}
-
-function errorText(err: unknown): { message: string; hint?: string } {
-  if (err instanceof ApiError) return { message: err.message, hint: err.hint }
+function errorText(err: unknown): Message {
+  if (err instanceof ApiError) return { message: err.message, ...(err.hint ? { hint: err.hint } : {}) }
   return { message: String(err) }
+}
+
+/** A notice of an error: the headline as a sentence, the hint with its commands as code. */
+function ErrorNotice({ kind, title, error, testid }: { kind: 'error' | 'warn'; title?: string; error: Message; testid?: string }) {
+  return (
+    <div class={`notice ${kind}`} role={kind === 'error' ? 'alert' : 'status'} data-testid={testid}>
+      <strong>{title ?? capitalise(splitMessage(error.message).headline)}</strong>
+      {title ? <div>{capitalise(splitMessage(error.message).headline)}</div> : null}
+      {error.hint ? (
+        <div>
+          <Hint hint={error.hint} page="software-updates" />
+        </div>
+      ) : null}
+    </div>
+  )
 }
 
 export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
   const { status, run } = props
   const [checking, setChecking] = useState(false)
-  const [actionError, setActionError] = useState<{ message: string; hint?: string } | null>(null)
+  const [actionError, setActionError] = useState<Message | null>(null)
+  /** Set when "Update now" found another update running: said while that one runs, never after. */
+  const [joinedRun, setJoinedRun] = useState(false)
   const [confirm, setConfirm] = useState<{ version: string } | null>(null)
   const [chosen, setChosen] = useState<string>('')
-  const [history, setHistory] = useState<HistoryEntries | null>(null)
-  const [, tick] = useState(0)
 
-  const loadHistory = () =>
-    api
-      .history()
-      .then((h) => setHistory(h.entries))
-      .catch(() => setHistory((h) => h ?? []))
-
-  useEffect(() => {
-    void loadHistory()
-    // Keeps "checked N minutes ago" current.
-    const t = window.setInterval(() => tick((n) => n + 1), 30_000)
-    return () => window.clearInterval(t)
-  }, [])
-
-  // A run that ended changes the history and what is running.
+  // What was said about starting an update, and the version picked for it, are stale once it has ended.
   useEffect(() => {
     if (run && run.status !== 'running') {
-      void loadHistory()
-      void props.refresh()
+      setJoinedRun(false)
+      setActionError(null)
+      setChosen('')
     }
-  }, [run?.status])
+  }, [run?.updateId, run?.status])
 
   useEffect(() => {
     if (props.confirmOnOpen && status?.updateAvailable && status.latest) {
@@ -92,21 +100,25 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
   const startUpdate = async (version: string) => {
     setConfirm(null)
     setActionError(null)
+    setJoinedRun(false)
     try {
       const { updateId } = await api.apply({ version, backup: true })
       props.follow(updateId)
     } catch (err) {
       if (err instanceof ApiError && err.code === 'UPDATE_RUNNING') {
+        setJoinedRun(true)
         await props.refresh()
-        setActionError({ message: 'An update is already running; its progress is shown below.' })
       } else setActionError(errorText(err))
     }
+    window.setTimeout(() => document.getElementById('update-run')?.scrollIntoView({ block: 'start', behavior: 'smooth' }), 50)
   }
 
-  const running = run?.status === 'running'
+  const busy = run?.status === 'running' || pendingUpdate(status?.running, run) !== null
   const latest = status?.latest ?? null
   const releases = status?.releases ?? []
   const target = chosen || latest?.version || ''
+  const failedEarlier = (v: string) => v === props.failedVersion
+  const lastFailed = props.history?.[0]?.status !== 'complete' ? props.history?.[0] : undefined
 
   return (
     <>
@@ -115,70 +127,56 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
 
       {props.justUpdated ? (
         <div class="notice ok" role="status" data-testid="updated-notice">
-          <strong>Updated to v{props.justUpdated.to}</strong>
-          Upkeep now runs {props.justUpdated.to} (was {props.justUpdated.from}).
+          <strong>Updated to {props.justUpdated.to}</strong>
+          {props.justUpdated.from} → {props.justUpdated.to}
+          {props.justUpdated.durationMs !== undefined ? ` in ${formatDuration(props.justUpdated.durationMs)}` : ''}; the new version answers its health check.
         </div>
       ) : null}
-      {actionError ? (
-        <div class="notice error" role="alert">
-          <strong>{actionError.message}</strong>
-          {actionError.hint ? <span>{actionError.hint}</span> : null}
+      {actionError ? <ErrorNotice kind="error" error={actionError} testid="action-error" /> : null}
+      {joinedRun && run?.status === 'running' ? (
+        <div class="notice info" role="status" data-testid="joined-run">
+          An update was already running (started elsewhere); its progress is shown below.
         </div>
       ) : null}
-      {props.statusError ? (
-        <div class="notice error" role="alert">
-          <strong>Could not load the update status</strong>
-          {props.statusError.message}
+      {props.statusError ? <ErrorNotice kind="error" title="Could not load the update status" error={props.statusError} /> : null}
+      {status?.running?.state === 'interrupted' ? (
+        <div class="notice warn" role="status">
+          <strong>An update {status.running.to ? `to ${status.running.to} ` : ''}stopped before it finished</strong>
+          The next update finishes or rolls it back first; on the server, <code>upkeep recover</code> does it now.
         </div>
       ) : null}
 
-      {run ? <RunPanel run={run} connection={props.connection} attempts={props.attempts} onRetry={() => startUpdate(run.to)} /> : null}
+      {run ? (
+        <RunPanel
+          run={run}
+          now={props.now}
+          attempts={props.attempts}
+          restarting={props.restarting}
+          reconnecting={props.reconnecting}
+          onDismiss={props.onDismissFailure}
+          onTryAgain={isFailure(run) && run.kind === 'update' && run.to && !busy ? () => setConfirm({ version: run.to }) : undefined}
+        />
+      ) : null}
 
       <section class="card" aria-labelledby="current-title">
         <div class="card-head">
-          <h2 id="current-title">Current version</h2>
-          <button type="button" onClick={check} disabled={checking || !status || status.checksDisabled || running}>
+          <h2 class="card-title" id="current-title">
+            Current version
+          </h2>
+          <button type="button" onClick={check} disabled={checking || !status || status.checksDisabled || busy}>
             {checking ? 'Checking…' : 'Check for updates'}
           </button>
         </div>
-        {status ? (
-          <dl class="facts">
-            <dt>Version</dt>
-            <dd data-testid="current-version">{status.current.version}</dd>
-            <dt>Commit</dt>
-            <dd class="mono" title={status.current.commit}>
-              {status.current.commit.slice(0, 12)}
-            </dd>
-            <dt>Last checked</dt>
-            <dd>
-              {status.checksDisabled ? 'Checks are disabled (UPDATE_CHECK_DISABLED=true): this server never contacts GitHub.' : timeAgo(status.checkedAt)}
-            </dd>
-            {!status.checksDisabled && status.nextCheckAt && status.error?.code === 'RATE_LIMITED' ? (
-              <>
-                <dt>Next check</dt>
-                <dd>
-                  GitHub's rate limit was reached; the next check can happen {timeUntil(status.nextCheckAt)} ({formatDate(status.nextCheckAt)}).
-                </dd>
-              </>
-            ) : null}
-          </dl>
-        ) : (
-          <p class="muted">Loading…</p>
-        )}
-        {status?.error && status.error.code !== 'RATE_LIMITED' && !status.checksDisabled ? (
-          <div class="notice warn" role="status" style="margin-top:12px">
-            <strong>{status.error.message}</strong>
-            {status.error.hint ?? null}
-          </div>
-        ) : null}
-        {status && !status.updateAvailable && !status.checksDisabled && status.checkedAt ? <p>You are up to date.</p> : null}
+        {status ? <StatusFacts status={status} now={props.now} /> : <p class="muted">Loading…</p>}
       </section>
 
       {status?.updateAvailable && latest ? (
-        <section class="card" id="whats-new" aria-labelledby="available-title" tabindex={-1}>
+        <section class="card" id="whats-new" aria-labelledby="available-title" tabindex={-1} data-failed={failedEarlier(latest.version) ? 'true' : undefined}>
           <div class="card-head">
             <div>
-              <h2 id="available-title">Version {latest.version} is available</h2>
+              <h2 class="card-title" id="available-title">
+                {failedEarlier(latest.version) ? `Version ${latest.version} failed to install` : `Version ${latest.version} is available`}
+              </h2>
               <div class="muted">
                 {latest.name && latest.name !== latest.tag ? `${latest.name} · ` : ''}
                 {latest.publishedAt ? `published ${formatDate(latest.publishedAt)}` : ''}
@@ -193,21 +191,31 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
                   </label>
                   <select id="version-select" value={target} onChange={(e: Event) => setChosen((e.target as HTMLSelectElement).value)}>
                     {releases.map((r) => (
-                      <option value={r.version}>v{r.version}</option>
+                      <option value={r.version}>
+                        {r.version}
+                        {failedEarlier(r.version) ? ' (failed before)' : ''}
+                      </option>
                     ))}
                   </select>
                 </>
               ) : null}
-              <button type="button" class="primary" disabled={running} onClick={() => setConfirm({ version: target })}>
-                Update now
+              <button type="button" class={failedEarlier(target) ? '' : 'primary'} disabled={busy} onClick={() => setConfirm({ version: target })}>
+                {failedEarlier(target) ? `Try ${target} again` : 'Update now'}
               </button>
             </div>
           </div>
+          {failedEarlier(latest.version) && lastFailed ? (
+            <p class="notice warn" data-testid="failed-release-note">
+              Installing {latest.version} failed {timeAgo(lastFailed.finishedAt, props.now)}
+              {lastFailed.status === 'rolled_back' ? ` and ${lastFailed.from.version} was restored` : ''}. A release that fails its build or health check fails the same way again; the next
+              release is offered as soon as it is published.
+            </p>
+          ) : null}
           <div class="notes" data-testid="release-notes" dangerouslySetInnerHTML={{ __html: renderMarkdown(latest.notesMarkdown || '_No release notes._') }} />
           {latest.url && /^https?:/.test(latest.url) ? (
             <p>
               <a href={latest.url} target="_blank" rel="noopener noreferrer">
-                View release v{latest.version} on GitHub
+                View release {latest.tag} on GitHub
               </a>
             </p>
           ) : null}
@@ -217,13 +225,24 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
       <SourceCard status={status} onSaved={() => props.refresh()} />
 
       <section class="card" aria-labelledby="history-title">
-        <h2 id="history-title">History</h2>
-        <HistoryTable entries={history} />
+        <h2 class="card-title" id="history-title">
+          History
+        </h2>
+        <HistoryTable entries={props.history} />
       </section>
 
-      <ConfirmDialog open={confirm !== null} title={`Update to v${confirm?.version ?? ''}?`} confirmLabel={`Update to v${confirm?.version ?? ''}`} onCancel={() => setConfirm(null)} onConfirm={() => confirm && startUpdate(confirm.version)}>
+      <ConfirmDialog
+        open={confirm !== null}
+        title={`Update to ${confirm?.version ?? ''}?`}
+        confirmLabel={`Update to ${confirm?.version ?? ''}`}
+        onCancel={() => setConfirm(null)}
+        onConfirm={() => confirm && startUpdate(confirm.version)}
+      >
+        {confirm && failedEarlier(confirm.version) ? (
+          <p class="notice warn">The last attempt to install {confirm.version} failed. Unless its cause was on this server (network, disk space), it fails the same way again.</p>
+        ) : null}
         <p>
-          Upkeep will back up <code>data/</code>, install v{confirm?.version} and restart the app. It is unavailable for a few seconds while it restarts.
+          Upkeep will back up <code>data/</code>, install {confirm?.version} and restart the app. It is unavailable for a few seconds while it restarts.
         </p>
         <p class="muted">If the new version does not come up healthy, the previous version and its data are restored automatically.</p>
       </ConfirmDialog>
@@ -231,86 +250,65 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
   )
 }
 
-function RunPanel({ run, connection, attempts, onRetry }: { run: RunView; connection: Connection; attempts: number; onRetry: () => void }) {
-  const current = run.steps.find((s) => s.state === 'running')
-  const restarting = run.status === 'running' && connection === 'reconnecting'
-  const title =
-    run.status === 'running'
-      ? `Updating ${run.from} → ${run.to}`
-      : run.status === 'complete'
-        ? `Updated to ${run.to}`
-        : run.status === 'rolled_back'
-          ? `Update to ${run.to} failed and was rolled back`
-          : `Update to ${run.to} failed`
+/** Version, commit, when releases were checked, and whether that answer can be trusted. */
+function StatusFacts({ status, now }: { status: UpdatesStatus; now: number }) {
+  const checkError = status.error && status.error.code !== 'RATE_LIMITED' && !status.checksDisabled ? status.error : null
+  // "Up to date" only from a complete answer of the configured repository's releases.
+  const upToDate = !status.updateAvailable && !status.checksDisabled && status.source && status.checkedAt && status.via === 'api' && !checkError
   return (
-    <section class="card" aria-labelledby="run-title" data-testid="update-run" data-status={run.status}>
-      <h2 id="run-title">{title}</h2>
-      {run.status === 'running' ? (
-        <p class="muted" role="status" aria-live="polite">
-          {restarting
-            ? `The server is restarting. This page reconnects by itself${attempts > 1 ? ` (attempt ${attempts})` : ''}…`
-            : current
-              ? `${labelOf(current.name)}…`
-              : 'Starting…'}
-        </p>
-      ) : null}
-      {run.status === 'complete' ? (
-        <p role="status" aria-live="polite">
-          Waiting for {run.to} to answer, then this page reloads…
-        </p>
-      ) : null}
-      {run.status === 'rolled_back' || run.status === 'failed' ? (
-        <div class={`notice ${run.status === 'rolled_back' ? 'warn' : 'error'}`} role="alert" data-testid="run-failure">
-          <strong>
-            {run.failedStep ? `${labelOf(run.failedStep)} failed` : 'The update failed'}
-            {run.error ? `: ${firstLine(run.error.message)}` : ''}
-          </strong>
-          {run.error && restOf(run.error.message) ? (
-            <details>
-              <summary>Output</summary>
-              <pre class="log">{restOf(run.error.message)}</pre>
-            </details>
-          ) : null}
-          {run.error?.hint ? <div>{run.error.hint}</div> : null}
-          {run.rolledBack ? (
-            <div data-testid="rollback-notice">The previous version {run.from} was restored and is running again; your data is as it was.</div>
-          ) : (
-            <div>Nothing was changed on the server.</div>
-          )}
-          {run.backupPath ? (
-            <div class="muted">
-              Backup: <span class="mono">{run.backupPath}</span>
+    <>
+      <dl class="facts">
+        <dt>Version</dt>
+        <dd data-testid="current-version">{status.current.version}</dd>
+        <dt>Commit</dt>
+        <dd class="mono" title={status.current.commit}>
+          {status.current.commit.slice(0, 12)}
+        </dd>
+        <dt>Last checked</dt>
+        <dd data-testid="last-checked">
+          {status.checksDisabled
+            ? 'Never: checks are disabled (UPDATE_CHECK_DISABLED=true), this server never contacts GitHub.'
+            : status.checkedAt
+              ? `${timeAgo(status.checkedAt, now)}${status.via === 'git' ? ' (tags of the git remote origin; GitHub could not be reached)' : ''}`
+              : 'Not yet'}
+        </dd>
+        {!status.checksDisabled && status.nextCheckAt && status.error?.code === 'RATE_LIMITED' ? (
+          <>
+            <dt>Next check</dt>
+            <dd>
+              GitHub's rate limit was reached; the next check can happen {timeUntil(status.nextCheckAt, now)} ({formatDate(status.nextCheckAt)}).
+            </dd>
+          </>
+        ) : null}
+      </dl>
+      {checkError ? (
+        <div class="notice warn" role="status" data-testid="check-error">
+          <strong>{status.source ? 'The last check for updates failed' : 'Upkeep does not know where updates come from'}</strong>
+          <div>{capitalise(splitMessage(checkError.message).headline)}</div>
+          {checkError.hint ? (
+            <div>
+              <Hint hint={checkError.hint} page="software-updates" />
             </div>
           ) : null}
-          <div style="margin-top:8px">
-            <button type="button" class="primary" onClick={onRetry}>
-              Retry
-            </button>
-          </div>
         </div>
       ) : null}
-      <progress max={100} value={Math.round(run.fraction * 100)} aria-label="Update progress" />
-      <ol class="steps" aria-label="Steps" style="margin-top:12px">
-        {run.steps.map((s) => (
-          <li class="step" data-state={s.state} data-step={s.name}>
-            <span class="icon" aria-hidden="true">
-              {s.state === 'done' ? '✓' : s.state === 'failed' ? '!' : ''}
-            </span>
-            <span>
-              {s.label}
-              <span class="visually-hidden">: {s.state}</span>
-            </span>
-            <span class="duration">{s.state === 'running' ? 'running' : formatDuration(s.durationMs)}</span>
-          </li>
-        ))}
-      </ol>
-      <details open={run.status !== 'complete'}>
-        <summary>Log</summary>
-        <pre class="log" role="log" aria-live="off" data-testid="run-log">
-          {run.log.length ? run.log.map((l) => `${l.level === 'info' ? '' : l.level.toUpperCase() + ' '}${l.message}`).join('\n') : 'No output yet.'}
-        </pre>
-      </details>
-    </section>
+      {status.via === 'git' && !status.checksDisabled ? (
+        <p class="muted" data-testid="via-git">
+          The versions offered here are the release tags of this checkout's git remote <code>origin</code>, not the GitHub Releases of {status.source ? <code>{status.source.repo}</code> : 'the repository'}, and come without release notes.
+        </p>
+      ) : null}
+      <p data-testid="update-state">
+        {upToDate
+          ? `You are up to date: ${status.current.version} is the newest release of ${status.source!.repo}.`
+          : status.updateAvailable || status.checksDisabled
+            ? null
+            : !status.source
+              ? 'Whether a newer version exists is not known: set where updates come from under Update source below.'
+              : checkError || status.via === 'git'
+                ? 'Whether a newer version exists is not known until GitHub answers.'
+                : 'Not checked yet.'}
+      </p>
+    </>
   )
 }
 
@@ -331,7 +329,7 @@ function SourceCard({ status, onSaved }: { status: UpdatesStatus | undefined; on
         setChannel(s.channel)
         setCheckEnabled(s.checkEnabled)
       })
-      .catch((err) => setMessage({ kind: 'error', ...{ text: errorText(err).message } }))
+      .catch((err) => setMessage({ kind: 'error', text: errorText(err).message }))
   }, [])
 
   const save = async (e: Event) => {
@@ -345,7 +343,7 @@ function SourceCard({ status, onSaved }: { status: UpdatesStatus | undefined; on
       onSaved()
     } catch (err) {
       const t = errorText(err)
-      setMessage({ kind: 'error', text: t.message, hint: t.hint })
+      setMessage({ kind: 'error', text: t.message, ...(t.hint ? { hint: t.hint } : {}) })
     } finally {
       setSaving(false)
     }
@@ -353,14 +351,18 @@ function SourceCard({ status, onSaved }: { status: UpdatesStatus | undefined; on
 
   const pinned = settings?.env.UPDATE_REPO ?? null
   return (
-    <section class="card" aria-labelledby="source-title">
-      <h2 id="source-title">Update source</h2>
+    <section class="card" id="update-source" aria-labelledby="source-title">
+      <h2 class="card-title" id="source-title">
+        Update source
+      </h2>
       {status?.source ? (
         <p>
           Releases come from <strong class="mono">{status.source.repo}</strong>, set by {SOURCE_FROM[status.source.from] ?? status.source.from}.
         </p>
       ) : (
-        <p class="muted">No update source is known yet.</p>
+        <p class="muted" data-testid="no-source">
+          No repository is set: Upkeep cannot check for updates until you store one here (or set <code>UPDATE_REPO</code>).
+        </p>
       )}
       <form class="stack" onSubmit={save}>
         <div class="field">
@@ -375,9 +377,13 @@ function SourceCard({ status, onSaved }: { status: UpdatesStatus | undefined; on
             onInput={(e: Event) => setRepo((e.target as HTMLInputElement).value)}
           />
           <span class="help" id="repo-help">
-            {pinned
-              ? `UPDATE_REPO=${pinned} is set in the environment and wins over this setting.`
-              : "owner/name or a GitHub URL; leave empty to use the checkout's git remote origin."}
+            {pinned ? (
+              <>
+                <code>UPDATE_REPO={pinned}</code> is set in the environment and wins over this setting.
+              </>
+            ) : (
+              "owner/name or a GitHub URL; leave empty to use the checkout's git remote origin."
+            )}
           </span>
         </div>
         <div class="field">
@@ -393,8 +399,12 @@ function SourceCard({ status, onSaved }: { status: UpdatesStatus | undefined; on
         </label>
         {message ? (
           <div class={`notice ${message.kind === 'ok' ? 'ok' : 'error'}`} role={message.kind === 'ok' ? 'status' : 'alert'}>
-            {message.text}
-            {message.hint ? <div class="muted">{message.hint}</div> : null}
+            {capitalise(message.text)}
+            {message.hint ? (
+              <div>
+                <Hint hint={message.hint} page="software-updates" />
+              </div>
+            ) : null}
           </div>
         ) : null}
         <div>
@@ -409,38 +419,63 @@ function SourceCard({ status, onSaved }: { status: UpdatesStatus | undefined; on
 
 const STATUS_TEXT: Record<string, string> = { complete: 'Complete', rolled_back: 'Rolled back', failed: 'Failed' }
 
+/** Past updates; on a phone each row is a small card (the cells carry their column's name). */
 function HistoryTable({ entries }: { entries: HistoryEntries | null }) {
   if (entries === null) return <p class="muted">Loading…</p>
   if (!entries.length) return <p class="muted">No updates yet.</p>
   return (
     <div class="table-wrap">
-      <table data-testid="history">
-        <thead>
-          <tr>
-            <th scope="col">From</th>
-            <th scope="col">To</th>
-            <th scope="col">Status</th>
-            <th scope="col">When</th>
-            <th scope="col">Duration</th>
-            <th scope="col">Backup</th>
+      <table class="history" data-testid="history" role="table">
+        <thead role="rowgroup">
+          <tr role="row">
+            <th scope="col" role="columnheader">
+              From
+            </th>
+            <th scope="col" role="columnheader">
+              To
+            </th>
+            <th scope="col" role="columnheader">
+              Status
+            </th>
+            <th scope="col" role="columnheader">
+              When
+            </th>
+            <th scope="col" role="columnheader">
+              Duration
+            </th>
+            <th scope="col" role="columnheader">
+              Backup
+            </th>
           </tr>
         </thead>
-        <tbody>
+        <tbody role="rowgroup">
           {entries.map((e) => (
-            <tr data-id={e.id}>
-              <td>{e.from.version}</td>
-              <td>{e.to.version}</td>
-              <td>
-                <span class={`badge ${e.status}`}>{STATUS_TEXT[e.status] ?? e.status}</span>
-                {e.error ? (
-                  <div class="muted" title={e.error.message}>
-                    {firstLine(e.error.message)}
-                  </div>
-                ) : null}
+            <tr data-id={e.id} role="row">
+              <td role="cell" data-label="From">
+                <div>{e.from.version || '—'}</div>
               </td>
-              <td title={e.startedAt}>{formatDate(e.startedAt)}</td>
-              <td>{formatDuration(e.durationMs)}</td>
-              <td class="mono">{e.backupPath ? e.backupPath.split('/').pop() : '—'}</td>
+              <td role="cell" data-label="To">
+                <div>{e.to.version || '—'}</div>
+              </td>
+              <td role="cell" data-label="Status">
+                <div>
+                  <span class={`badge ${e.status}`}>{STATUS_TEXT[e.status] ?? e.status}</span>
+                  {e.error ? (
+                    <div class="muted" title={e.error.message}>
+                      {capitalise(splitMessage(e.error.message).headline)}
+                    </div>
+                  ) : null}
+                </div>
+              </td>
+              <td role="cell" data-label="When" title={e.startedAt}>
+                <div>{formatDate(e.startedAt)}</div>
+              </td>
+              <td role="cell" data-label="Duration">
+                <div>{formatDuration(e.durationMs)}</div>
+              </td>
+              <td role="cell" data-label="Backup">
+                <div class="mono">{e.backupPath ? e.backupPath.split('/').pop() : '—'}</div>
+              </td>
             </tr>
           ))}
         </tbody>
