@@ -48,16 +48,17 @@ export async function isLockHeld(paths: Pick<AppPaths, 'lock'>, now: Date = new 
 }
 
 /**
- * The process exists (kill(2) says EPERM, not ESRCH) but /proc does not show it: upkeep.service
- * runs with ProtectProc=invisible and PrivateUsers=yes, so the root updater is hidden from the server.
+ * The process exists (kill(2) finds it) but /proc does not show it: upkeep.service runs with
+ * ProtectProc=invisible and PrivateUsers=yes, so updaters in another unit are hidden from the
+ * server, root's (kill says EPERM) and its own user's (kill succeeds) alike.
  */
 function isHiddenProcess(pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return false
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' && processStartTime(pid) === undefined
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false
   }
+  return processStartTime(pid) === undefined
 }
 
 export type Activity =
