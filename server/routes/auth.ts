@@ -17,7 +17,11 @@ export function authRoutes({ auth, clock }: AuthRoutesDeps) {
     .post('/login', async (c) => {
       const body = await readJsonBody(c)
       if (typeof body.password !== 'string' || !body.password) throw new UpdateError('BAD_REQUEST', 'send {"password": "…"}')
-      const result = await auth.login(body.password, clientAddress(c))
+      const result = await auth.login(body.password, clientAddress(c), c.req.raw.signal)
+      if (!result.ok && (result.reason === 'busy' || result.reason === 'abandoned')) {
+        c.header('Retry-After', String(Math.ceil((result.reason === 'busy' ? result.retryAfterMs : 1000) / 1000)))
+        throw new UpdateError('BUSY', 'too many logins are being checked right now; try again in a moment')
+      }
       if (!result.ok && result.reason === 'throttled') {
         const seconds = Math.max(1, Math.ceil((result.retryAt.getTime() - clock.now().getTime()) / 1000))
         c.header('Retry-After', String(seconds))

@@ -2,6 +2,7 @@ import type { AtomicWriteOptions } from '../../updater/shared/atomic-write'
 import { UpdateError } from '../../updater/shared/errors'
 import type { Logger } from '../../updater/shared/log'
 import type { Clock } from './clock'
+import { createFairQueue, QueueFullError, type FairQueue } from './fair-queue'
 import { createLoginThrottle, type LoginThrottle } from './login-throttle'
 import { passwordEpoch, readAdminPassword, verifyPassword } from './password'
 import { fileSessions, type Session, type SessionStore } from './sessions'
@@ -10,10 +11,14 @@ export type LoginResult =
   | { ok: true; token: string; expiresAt: string }
   | { ok: false; reason: 'wrong-password' }
   | { ok: false; reason: 'throttled'; retryAt: Date }
+  /** Too many passwords are being checked right now (from many clients); nothing was counted. */
+  | { ok: false; reason: 'busy'; retryAfterMs: number }
+  /** The client went away before its password was checked; nothing was counted. */
+  | { ok: false; reason: 'abandoned' }
 
 export interface AuthService {
-  /** Checks the admin password (throttled per client) and makes a session. */
-  login(password: string, client: string): Promise<LoginResult>
+  /** Checks the admin password (throttled per client) and makes a session; `signal`: the client left. */
+  login(password: string, client: string, signal?: AbortSignal): Promise<LoginResult>
   /** The live session for a cookie value: not expired, made under the current password. */
   verify(token: string): Promise<Session | undefined>
   logout(token: string): Promise<void>
@@ -25,12 +30,24 @@ export interface AuthDeps {
   clock: Clock
   log: Logger
   throttle?: LoginThrottle
+  /** Where password checks wait for one of the few scrypt slots (default: PASSWORD_CHECKS). */
+  checks?: FairQueue
+  /** The password check itself (default: scrypt, `verifyPassword`); a seam to count what reaches it. */
+  verify?: (password: string, hash: string) => Promise<boolean>
   write?: AtomicWriteOptions
 }
+
+/**
+ * scrypt runs in libuv's thread pool (4 threads), which file reads share: two checks at a
+ * time leave the rest to everything else, and a short queue bounds how long a login waits.
+ */
+export const PASSWORD_CHECKS = { concurrency: 2, maxWaiting: 16, retryAfterMs: 2000 } as const
 
 export function createAuth(deps: AuthDeps): AuthService {
   const sessions: SessionStore = fileSessions(deps.sessionsFile, { clock: deps.clock, log: deps.log, write: deps.write })
   const throttle = deps.throttle ?? createLoginThrottle(deps.clock)
+  const checks = deps.checks ?? createFairQueue(PASSWORD_CHECKS)
+  const verify = deps.verify ?? verifyPassword
 
   // Re-read on each use: `upkeep set-password` (another process) replaces the file.
   async function currentHash(): Promise<string> {
@@ -40,19 +57,35 @@ export function createAuth(deps: AuthDeps): AuthService {
   }
 
   return {
-    async login(password, client) {
-      const retryAt = throttle.blockedUntil(client)
-      if (retryAt) {
+    async login(password, client, signal) {
+      // Reserved before anything is awaited: concurrent attempts each take a place in the budget.
+      const reservation = throttle.reserve(client)
+      if (!reservation.ok) {
         deps.log.warn({ client }, 'login refused: too many failed attempts')
-        return { ok: false, reason: 'throttled', retryAt }
+        return { ok: false, reason: 'throttled', retryAt: reservation.retryAt }
       }
-      const hash = await currentHash()
-      if (!(await verifyPassword(password, hash))) {
-        throttle.failed(client)
+      const { attempt } = reservation
+      let hash: string
+      let right: boolean
+      try {
+        hash = await currentHash()
+        right = await checks.run(client, () => verify(password, hash), signal)
+      } catch (err) {
+        // The password was not checked: the attempt is given back.
+        attempt.cancelled()
+        if (err instanceof QueueFullError) {
+          deps.log.warn({ client }, 'login refused: too many password checks waiting')
+          return { ok: false, reason: 'busy', retryAfterMs: err.retryAfterMs }
+        }
+        if (signal?.aborted) return { ok: false, reason: 'abandoned' }
+        throw err
+      }
+      if (!right) {
+        attempt.failed()
         deps.log.warn({ client }, 'login failed: wrong password')
         return { ok: false, reason: 'wrong-password' }
       }
-      throttle.succeeded(client)
+      attempt.succeeded()
       const { token, session } = await sessions.create(passwordEpoch(hash))
       deps.log.info({ client }, 'logged in')
       return { ok: true, token, expiresAt: session.expiresAt }

@@ -32,6 +32,10 @@ export const UPDATE_ERROR_CODES = [
   'INTERRUPTED',
   'NO_RELEASE',
   'BAD_CONFIG',
+  // Added by the server's request limits (issue 12).
+  'PAYLOAD_TOO_LARGE',
+  'UNKNOWN_HOST',
+  'BUSY',
 ] as const
 
 export type UpdateErrorCode = (typeof UPDATE_ERROR_CODES)[number]
