@@ -5,7 +5,9 @@ import type { Logger } from '../updater/shared/log'
 import { webHostsFor } from '../updater/shared/repo'
 import type { BuildInfo } from '../updater/shared/version'
 import { errorHandler } from './errors'
+import { apiBodyLimits } from './middleware/body-limits'
 import { csrfProtection } from './middleware/csrf'
+import { hostCheck } from './middleware/host-check'
 import { requireAdmin } from './middleware/require-admin'
 import { authRoutes } from './routes/auth'
 import { healthRoutes } from './routes/health'
@@ -52,6 +54,8 @@ export function createApp(deps: AppDeps) {
     .route('/updates', updateRunRoutes(deps))
 
   const app = new Hono()
+    // First: a DNS-rebinding page must not get as far as any route.
+    .use('*', hostCheck(deps.config))
     // Release notes are rendered from markdown anyone with a release can write: even if a script
     // slipped through the sanitizer, the browser would not run it (only our own files run).
     .use(
@@ -73,6 +77,7 @@ export function createApp(deps: AppDeps) {
       }),
     )
     // Registered before any route, so routes mounted under /api later are covered too.
+    .use('/api/*', apiBodyLimits())
     .use('/api/*', csrfProtection())
     .use('/api/*', requireAdmin(deps.auth))
     .route('/api', api)

@@ -173,7 +173,10 @@ describe('login and sessions', () => {
   })
 
   test('a same-origin POST behind an https proxy passes the CSRF check', async () => {
-    const server = await startHttpServer(getRequestListener(t.app.fetch), { kind: 'tcp', host: '127.0.0.1', port: 0 }, { log: silentLogger() })
+    // The proxy forwards the name the browser used; the server must be told it answers to it.
+    const proxied = await createTestApp({ clock, env: { UPDATE_REPO: 'acme/widget', UPDATE_CHECK_DISABLED: 'true', UPKEEP_ALLOWED_HOSTS: 'upkeep.example.com' }, dataDir: t.dataDir })
+    extra.push(proxied)
+    const server = await startHttpServer(getRequestListener(proxied.app.fetch), { kind: 'tcp', host: '127.0.0.1', port: 0 }, { log: silentLogger() })
     try {
       const cookie = await login(server.url)
       const res = await fetch(`${server.url}/api/settings`, {
