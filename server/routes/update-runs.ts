@@ -5,12 +5,11 @@ import { UpdateError } from '../../updater/shared/errors'
 import { readHistory } from '../../updater/shared/history'
 import type { Logger } from '../../updater/shared/log'
 import { createPaths } from '../../updater/shared/paths'
-import { readReleaseCache } from '../../updater/shared/release-cache'
 import { newUpdateId, writeUpdateRequest, type UpdateRequest } from '../../updater/shared/request'
-import { readStatusEvents } from '../../updater/shared/status'
 import { updateActivity } from '../../updater/shared/update-activity'
-import { tagForVersion } from '../../updater/shared/version'
 import { errorHandler } from '../errors'
+import { latestCachedTag, requestedTag } from '../services/apply-version'
+import { createStatusFeeds, type StatusFeeds } from '../services/status-feed'
 import type { UpdateLauncher } from '../services/update-launcher'
 
 export interface UpdateRunDeps {
@@ -20,7 +19,9 @@ export interface UpdateRunDeps {
   updateLauncher?: UpdateLauncher
   /** Aborted when the server drains: open event streams end. */
   shutdown?: AbortSignal
-  /** How often the status file is re-read for new events. */
+  /** The status file's readers, one per file, shared by every event stream (default: this app's own). */
+  statusFeeds?: StatusFeeds
+  /** How often the status file is looked at besides fs.watch (default: status-feed's). */
   pollMs?: number
   heartbeatMs?: number
 }
@@ -32,15 +33,7 @@ function parseApplyBody(body: unknown): { tag?: string; backup: boolean } {
   const unknown = Object.keys(b).filter((k) => k !== 'version' && k !== 'backup')
   if (unknown.length) throw new UpdateError('BAD_REQUEST', `unknown field ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')}`, { hint: 'Send {"version": "1.2.3", "backup": true}; both are optional.' })
   if (b.backup !== undefined && typeof b.backup !== 'boolean') throw new UpdateError('BAD_REQUEST', 'backup must be true or false')
-  let tag: string | undefined
-  if (b.version !== undefined) {
-    if (typeof b.version !== 'string') throw new UpdateError('BAD_VERSION', 'version must be a string such as "1.2.3"')
-    try {
-      tag = tagForVersion(b.version.slice(0, 100))
-    } catch {
-      throw new UpdateError('BAD_VERSION', `"${b.version.slice(0, 40)}" is not a release version`, { hint: 'Versions look like 1.2.3 or v1.2.3.' })
-    }
-  }
+  const tag = b.version !== undefined ? requestedTag(b.version) : undefined
   return { ...(tag ? { tag } : {}), backup: b.backup !== false }
 }
 
@@ -50,8 +43,8 @@ function parseApplyBody(body: unknown): { tag?: string; backup: boolean } {
  */
 export function updateRunRoutes(deps: UpdateRunDeps) {
   const paths = createPaths(deps.config)
-  const pollMs = deps.pollMs ?? 250
   const heartbeatMs = deps.heartbeatMs ?? 15_000
+  const statusFeed = (deps.statusFeeds ?? createStatusFeeds({ log: deps.log, pollMs: deps.pollMs })).feed(paths.status)
 
   return new Hono()
     .post('/apply', async (c) => {
@@ -69,7 +62,7 @@ export function updateRunRoutes(deps: UpdateRunDeps) {
         throw new UpdateError('UPDATE_RUNNING', updateId ? `update ${updateId} is running` : 'an update was already requested', { hint: 'Follow it on /api/updates/events.' })
       }
       // Without a version, the latest release the server knows of (the updater falls back to origin's).
-      const version = tag ?? (await readReleaseCache(paths.releaseCache))?.latest?.tag
+      const version = tag ?? (await latestCachedTag(paths.releaseCache))
       const request: UpdateRequest = { updateId: newUpdateId(), ...(version ? { version } : {}), backup, requestedAt: new Date().toISOString() }
       if (!(await writeUpdateRequest(paths.request, request))) {
         throw new UpdateError('UPDATE_RUNNING', 'an update was already requested', { hint: 'Follow it on /api/updates/events.' })
@@ -80,39 +73,34 @@ export function updateRunRoutes(deps: UpdateRunDeps) {
     })
     .get('/events', (c) => {
       const lastHeader = c.req.header('Last-Event-ID') ?? c.req.query('lastEventId')
-      let last = lastHeader && /^\d+$/.test(lastHeader) ? Number(lastHeader) : 0
+      const last = lastHeader && /^\d+$/.test(lastHeader) ? Number(lastHeader) : 0
       c.header('Cache-Control', 'no-store')
       c.header('X-Accel-Buffering', 'no')
       return streamSSE(c, async (stream) => {
-        const ended = new AbortController()
-        stream.onAbort(() => ended.abort())
-        const onShutdown = () => ended.abort()
         if (deps.shutdown?.aborted) return
-        deps.shutdown?.addEventListener('abort', onShutdown, { once: true })
+        // One listener each for the stream's life, none per event: the feed wakes the stream.
+        const events = statusFeed.subscribe(last)
+        const end = () => events.close()
+        stream.onAbort(end)
+        deps.shutdown?.addEventListener('abort', end, { once: true })
         let lastWrite = Date.now()
         try {
           // Tell EventSource to reconnect fast: the server itself restarts during an update.
           await stream.writeSSE({ data: '', event: 'ready', retry: 1000 })
-          while (!ended.signal.aborted) {
-            for (const e of await readStatusEvents(paths.status, last)) {
-              await stream.writeSSE({ id: String(e.id), data: JSON.stringify(e) })
-              last = e.id
+          while (!events.closed) {
+            for (const e of events.take()) {
+              await stream.writeSSE({ id: String(e.id), data: e.data })
               lastWrite = Date.now()
             }
-            if (Date.now() - lastWrite > heartbeatMs) {
+            if (Date.now() - lastWrite >= heartbeatMs) {
               await stream.write(': keep-alive\n\n')
               lastWrite = Date.now()
             }
-            await new Promise<void>((resolve) => {
-              const t = setTimeout(resolve, pollMs)
-              ended.signal.addEventListener('abort', () => {
-                clearTimeout(t)
-                resolve()
-              }, { once: true })
-            })
+            await events.wait(heartbeatMs - (Date.now() - lastWrite))
           }
         } finally {
-          deps.shutdown?.removeEventListener('abort', onShutdown)
+          events.close()
+          deps.shutdown?.removeEventListener('abort', end)
         }
       })
     })
