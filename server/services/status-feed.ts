@@ -45,6 +45,8 @@ export interface StatusFeedOptions {
   pollMs?: number
   /** The status file is read up to this size (as `readStatusEvents` does). */
   maxBytes?: number
+  /** false: the poll alone (as on a filesystem without inotify). */
+  watch?: boolean
 }
 
 const DEFAULT_POLL_MS = 1000
@@ -172,6 +174,12 @@ function createFeed(file: string, opts: StatusFeedOptions) {
   }
 
   function start() {
+    if (opts.watch !== false) watchDir()
+    poll = setInterval(() => void refresh(), pollMs)
+    poll.unref()
+  }
+
+  function watchDir() {
     try {
       const base = path.basename(file)
       // The directory, not the file: the updater replaces the file (rename) for each update.
@@ -185,8 +193,6 @@ function createFeed(file: string, opts: StatusFeedOptions) {
     } catch {
       watcher = undefined // no inotify here (or out of watches): the poll alone
     }
-    poll = setInterval(() => void refresh(), pollMs)
-    poll.unref()
   }
 
   function stop() {
