@@ -451,7 +451,7 @@ describe('GitHub failing', () => {
     github.serveReleases(REPO, [githubRelease('v1.5.0')], { etag: 'W/"same"' })
     const tampered = { repo: REPO, channel: 'stable', checkedAt: clock.now().toISOString(), etag: 'W/"same"', via: 'api', releases: [], latest: { tag: 'v1.0.0 --upload-pack=x', version: '1.0.0' } }
     await writeFile(path.join(t.dataDir, 'release-cache.json'), JSON.stringify(tampered))
-    const apply = () => t.app.request('/api/updates/apply', { method: 'POST', headers: { cookie } })
+    const apply = () => t.app.request('/api/updates/apply', { method: 'POST', headers: adminHeaders(cookie), body: '{}' })
     const refused = await apply()
     expect(refused.status).toBe(409)
     expect(await refused.json()).toMatchObject({ error: { code: 'NO_RELEASE', hint: expect.stringContaining('Check for updates') } })
