@@ -38,16 +38,18 @@ export interface AuthDeps {
 }
 
 /**
- * scrypt runs in libuv's thread pool (4 threads), which file reads share: two checks at a
- * time leave the rest to everything else, and a short queue bounds how long a login waits.
+ * scrypt (32 MiB, a few hundred ms of one core) runs in libuv's thread pool (4 threads), which
+ * file reads share. One check at a time leaves the other threads, and on a small server the
+ * other core, to everything else; a short queue bounds how long a login waits.
  */
-export const PASSWORD_CHECKS = { concurrency: 2, maxWaiting: 16, retryAfterMs: 2000 } as const
+export const PASSWORD_CHECKS = { concurrency: 1, maxWaiting: 16, retryAfterMs: 2000 } as const
 
 export function createAuth(deps: AuthDeps): AuthService {
   const sessions: SessionStore = fileSessions(deps.sessionsFile, { clock: deps.clock, log: deps.log, write: deps.write })
   const throttle = deps.throttle ?? createLoginThrottle(deps.clock)
   const checks = deps.checks ?? createFairQueue(PASSWORD_CHECKS)
   const verify = deps.verify ?? verifyPassword
+  const refusalLogged = new Map<string, number>()
 
   // Re-read on each use: `upkeep set-password` (another process) replaces the file.
   async function currentHash(): Promise<string> {
@@ -61,7 +63,13 @@ export function createAuth(deps: AuthDeps): AuthService {
       // Reserved before anything is awaited: concurrent attempts each take a place in the budget.
       const reservation = throttle.reserve(client)
       if (!reservation.ok) {
-        deps.log.warn({ client }, 'login refused: too many failed attempts')
+        // Once per client and block, not per request: a flood must not flood the journal too.
+        if (refusalLogged.get(client) !== reservation.retryAt.getTime()) {
+          refusalLogged.delete(client)
+          refusalLogged.set(client, reservation.retryAt.getTime())
+          if (refusalLogged.size > 10_000) refusalLogged.delete(refusalLogged.keys().next().value!)
+          deps.log.warn({ client, until: reservation.retryAt.toISOString() }, 'login refused: too many failed attempts')
+        }
         return { ok: false, reason: 'throttled', retryAt: reservation.retryAt }
       }
       const { attempt } = reservation

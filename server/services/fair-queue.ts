@@ -34,8 +34,8 @@ export interface FairQueueOptions {
 
 /**
  * A bounded queue for expensive work (scrypt): `concurrency` tasks at a time, one per key (a
- * client), waiting ones started in arrival order skipping keys that already run. So one
- * client's flood occupies a single slot and another client's task starts at once.
+ * client), and the next one from the key that has waited longest since its last start. So one
+ * client's flood holds a single slot, and another client's task is next in line, not behind it.
  * Written here because queues on npm (p-queue, p-limit) neither run one task per key nor keep
  * a slot for a started task whose caller aborted.
  */
@@ -43,24 +43,34 @@ export function createFairQueue(opts: FairQueueOptions): FairQueue {
   let running = 0
   const runningKeys = new Set<string>()
   const waiting: Waiter[] = []
+  // When each key last started a task: the key that waited longest since goes first (round robin).
+  let started = 0
+  const lastStarted = new Map<string, number>()
 
   const canStart = (key: string) => running < opts.concurrency && !runningKeys.has(key)
 
   function begin(key: string) {
     running++
     runningKeys.add(key)
+    lastStarted.set(key, started++)
+  }
+
+  /** The waiter to start next: of the keys not running, the one whose last start is oldest (never: first). */
+  function pick(): number {
+    let best = -1
+    let bestRank = Infinity
+    waiting.forEach((w, i) => {
+      const rank = lastStarted.get(w.key) ?? -1
+      if (!runningKeys.has(w.key) && rank < bestRank) [best, bestRank] = [i, rank]
+    })
+    return best
   }
 
   function end(key: string) {
     running--
     runningKeys.delete(key)
-    for (let i = 0; i < waiting.length && running < opts.concurrency; ) {
-      const w = waiting[i]!
-      if (canStart(w.key)) {
-        waiting.splice(i, 1)
-        w.start()
-      } else i++
-    }
+    if (!waiting.some((w) => w.key === key)) lastStarted.delete(key)
+    for (let i = pick(); i >= 0 && running < opts.concurrency; i = pick()) waiting.splice(i, 1)[0]!.start()
   }
 
   async function execute<T>(key: string, task: () => Promise<T>): Promise<T> {
