@@ -45,6 +45,8 @@ export function updateRunRoutes(deps: UpdateRunDeps) {
   const paths = createPaths(deps.config)
   const heartbeatMs = deps.heartbeatMs ?? 15_000
   const statusFeed = (deps.statusFeeds ?? createStatusFeeds({ log: deps.log, pollMs: deps.pollMs })).feed(paths.status)
+  // One listener ends every stream when the server drains (not one per stream).
+  deps.shutdown?.addEventListener('abort', () => statusFeed.closeAll(), { once: true })
 
   return new Hono()
     .post('/apply', async (c) => {
@@ -78,18 +80,16 @@ export function updateRunRoutes(deps: UpdateRunDeps) {
       c.header('X-Accel-Buffering', 'no')
       return streamSSE(c, async (stream) => {
         if (deps.shutdown?.aborted) return
-        // One listener each for the stream's life, none per event: the feed wakes the stream.
+        // No listener per event or wait: the feed wakes the stream, and ends it on shutdown.
         const events = statusFeed.subscribe(last)
-        const end = () => events.close()
-        stream.onAbort(end)
-        deps.shutdown?.addEventListener('abort', end, { once: true })
+        stream.onAbort(() => events.close())
         let lastWrite = Date.now()
         try {
           // Tell EventSource to reconnect fast: the server itself restarts during an update.
           await stream.writeSSE({ data: '', event: 'ready', retry: 1000 })
           while (!events.closed) {
-            for (const e of events.take()) {
-              await stream.writeSSE({ id: String(e.id), data: e.data })
+            for (let chunk = events.takeSse(); chunk; chunk = events.takeSse()) {
+              await stream.write(chunk)
               lastWrite = Date.now()
             }
             if (Date.now() - lastWrite >= heartbeatMs) {
@@ -100,7 +100,6 @@ export function updateRunRoutes(deps: UpdateRunDeps) {
           }
         } finally {
           events.close()
-          deps.shutdown?.removeEventListener('abort', end)
         }
       })
     })

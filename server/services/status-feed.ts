@@ -18,6 +18,12 @@ export interface FeedEvent {
 export interface StatusSubscription {
   /** Events after the last one taken (at first: after `afterId`), oldest first; empty when there is none. */
   take(): FeedEvent[]
+  /**
+   * The next events as Server-Sent Events text, about `maxBytes` of them at most (framed as hono's
+   * `writeSSE` frames one: `data:` then `id:`); '' when there is none. A stream writes once per
+   * wake-up, and holds no more than one such chunk while the client reads it.
+   */
+  takeSse(maxBytes?: number): string
   /** Resolves when there is something to take, after `timeoutMs`, or once closed. */
   wait(timeoutMs: number): Promise<void>
   close(): void
@@ -26,6 +32,8 @@ export interface StatusSubscription {
 
 export interface StatusFeed {
   subscribe(afterId: number): StatusSubscription
+  /** Ends every subscription (the server drains). */
+  closeAll(): void
   /** Open subscriptions. */
   readonly subscribers: number
   /** Reads of the file so far (each reads only the appended bytes). */
@@ -52,6 +60,7 @@ export interface StatusFeedOptions {
 const DEFAULT_POLL_MS = 1000
 const DEFAULT_MAX_BYTES = 64 << 20
 const CHUNK_BYTES = 1 << 20
+const WAKE_SLICE = 20
 
 export function createStatusFeeds(opts: StatusFeedOptions): StatusFeeds {
   const feeds = new Map<string, ReturnType<typeof createFeed>>()
@@ -150,6 +159,19 @@ function createFeed(file: string, opts: StatusFeedOptions) {
     }
   }
 
+  /**
+   * Wakes the subscribers a slice at a time, a turn of the event loop apart: each woken stream
+   * writes at once, and 200 of them in one go would hold other requests up for that long.
+   */
+  function wakeAll() {
+    const woken = [...subs]
+    const slice = (from: number) => {
+      for (const s of woken.slice(from, from + WAKE_SLICE)) s.wake?.()
+      if (from + WAKE_SLICE < woken.length) setImmediate(slice, from + WAKE_SLICE)
+    }
+    slice(0)
+  }
+
   /** Reads what is new; calls arriving meanwhile are folded into one more read after it. */
   function refresh(): Promise<void> {
     if (reading) {
@@ -165,7 +187,7 @@ function createFeed(file: string, opts: StatusFeedOptions) {
         } catch (err) {
           trouble(err instanceof Error ? err.message : String(err))
         }
-        if (events.length && events[events.length - 1] !== before) for (const s of subs) s.wake?.()
+        if (events.length && events[events.length - 1] !== before) wakeAll()
       } while (again && subs.size)
     })().finally(() => {
       reading = undefined
@@ -237,6 +259,17 @@ function createFeed(file: string, opts: StatusFeedOptions) {
           const taken = events.slice(firstAfter(s.last))
           if (taken.length) s.last = taken[taken.length - 1]!.id
           return taken
+        },
+        takeSse(maxBytes = 64 * 1024) {
+          if (s.closed) return ''
+          let text = ''
+          for (let i = firstAfter(s.last); i < events.length && text.length < maxBytes; i++) {
+            const e = events[i]!
+            // `data` is JSON.stringify output: it holds no line break that would split the field.
+            text += `data: ${e.data}\nid: ${e.id}\n\n`
+            s.last = e.id
+          }
+          return text
         },
         wait(timeoutMs) {
           if (s.closed || firstAfter(s.last) < events.length) return Promise.resolve()

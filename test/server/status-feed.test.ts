@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events'
 import { appendFile, mkdir, mkdtemp, open, rm, symlink, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -52,6 +53,19 @@ describe('status feed: one reader per status file', () => {
     await appendFile(file, torn.slice(0, 20))
     await appendFile(file, torn.slice(20) + line(6))
     expect(await next(sub, 2)).toEqual([5, 6])
+    sub.close()
+  })
+
+  test('takeSse frames events as writeSSE does, a chunk of about maxBytes at a time', async () => {
+    feeds = createStatusFeeds({ log: silentLogger(), pollMs: 10 })
+    await writeFile(file, lines(1, 2, 3))
+    const sub = feeds.feed(file).subscribe(0)
+    // Another subscriber sees when the file has been read: the events are there for both.
+    expect(await next(feeds.feed(file).subscribe(0), 3)).toEqual([1, 2, 3])
+    const first = sub.takeSse(1)
+    expect(first).toBe(`data: ${JSON.stringify(JSON.parse(line(1)))}\nid: 1\n\n`)
+    expect(sub.takeSse().match(/^id: \d+$/gm)).toEqual(['id: 2', 'id: 3'])
+    expect(sub.takeSse()).toBe('')
     sub.close()
   })
 
@@ -142,9 +156,12 @@ describe('GET /api/updates/events on the shared feed', () => {
     await writeFile(status, lines(1))
     feeds = createStatusFeeds({ log: silentLogger(), pollMs: 60_000 })
     const feed = feeds.feed(status)
-    const app = updateRunRoutes({ config, log: silentLogger(), statusFeeds: feeds, heartbeatMs: 50 })
+    const shutdown = new AbortController()
+    const app = updateRunRoutes({ config, log: silentLogger(), statusFeeds: feeds, heartbeatMs: 50, shutdown: shutdown.signal })
     const readers = await Promise.all(Array.from({ length: 50 }, async () => (await app.request('/events')).body!.getReader()))
     await waitFor(() => feed.subscribers === 50, '50 subscriptions')
+    // Streams hang no listener of their own on anything shared: one for all of them ends them on shutdown.
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(1)
     const texts = readers.map(() => '')
     const readUntil = async (i: number, needle: string) => {
       while (!texts[i]!.includes(needle)) {
@@ -159,7 +176,11 @@ describe('GET /api/updates/events on the shared feed', () => {
     // Quiet streams still send a keep-alive (the wait times out; nothing piles up per wait).
     await readUntil(0, ': keep-alive')
     expect(texts.every((t) => t.includes('"type":"finished"'))).toBe(true)
-    for (const r of readers) await r.cancel()
-    await waitFor(() => feed.subscribers === 0, 'every stream to unsubscribe')
+    for (const r of readers.slice(25)) await r.cancel()
+    await waitFor(() => feed.subscribers === 25, 'the cancelled streams to unsubscribe')
+    // The server drains: the other streams end.
+    shutdown.abort()
+    for (const r of readers.slice(0, 25)) while (!(await r.read()).done);
+    expect(feed.subscribers).toBe(0)
   })
 })

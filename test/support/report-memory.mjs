@@ -1,7 +1,11 @@
-// Preloaded (node --import) into a server a benchmark starts: sends process.memoryUsage() to the
-// parent once a second over the IPC channel, without keeping the process alive for it.
+// Preloaded (node --expose-gc --import) into a server a benchmark starts: on the parent's
+// "measure" it collects garbage and sends process.memoryUsage() back over the IPC channel, so
+// the heap figure is what is live, not what the next GC would have freed.
 if (process.send) {
-  const timer = setInterval(() => process.send?.({ memory: process.memoryUsage() }), 1000)
-  timer.unref()
+  process.on('message', (m) => {
+    if (m !== 'measure') return
+    globalThis.gc?.()
+    process.send?.({ memory: process.memoryUsage() })
+  })
   process.channel?.unref()
 }

@@ -10,8 +10,8 @@ import { freePort, waitForJson } from './run'
 export interface ServerProcess {
   url: string
   pid: number
-  /** The last `process.memoryUsage()` the server reported (with `reportMemory`). */
-  memory(): NodeJS.MemoryUsage | undefined
+  /** The server's `process.memoryUsage()` after a full GC (with `reportMemory`). */
+  measureMemory(): Promise<NodeJS.MemoryUsage>
   /** Log lines so far whose message is `msg`. */
   logCount(msg: string): number
   stop(): Promise<void>
@@ -21,13 +21,13 @@ export interface ServerProcessOptions {
   appDir: string
   dataDir: string
   env?: NodeJS.ProcessEnv
-  /** Preload test/support/report-memory.mjs: the server sends its memory usage every second. */
+  /** Preload test/support/report-memory.mjs: the server reports its memory when asked. */
   reportMemory?: boolean
 }
 
 export async function startServerProcess(opts: ServerProcessOptions): Promise<ServerProcess> {
   const port = await freePort()
-  const preload = opts.reportMemory ? ['--import', path.join(repoRoot, 'test/support/report-memory.mjs')] : []
+  const preload = opts.reportMemory ? ['--expose-gc', '--import', path.join(repoRoot, 'test/support/report-memory.mjs')] : []
   const child: ChildProcess = spawn(process.execPath, [...preload, '--import', 'tsx', path.join(repoRoot, 'server/main.ts')], {
     cwd: repoRoot,
     env: {
@@ -45,8 +45,6 @@ export async function startServerProcess(opts: ServerProcessOptions): Promise<Se
     },
     stdio: ['ignore', 'pipe', 'inherit', ...(opts.reportMemory ? (['ipc'] as const) : [])],
   })
-  let memory: NodeJS.MemoryUsage | undefined
-  child.on('message', (m: { memory?: NodeJS.MemoryUsage }) => (memory = m.memory ?? memory))
   const counts = new Map<string, number>()
   createInterface({ input: child.stdout! }).on('line', (l) => {
     try {
@@ -61,7 +59,11 @@ export async function startServerProcess(opts: ServerProcessOptions): Promise<Se
   return {
     url,
     pid: child.pid!,
-    memory: () => memory,
+    measureMemory: () =>
+      new Promise((resolve) => {
+        child.once('message', (m: { memory: NodeJS.MemoryUsage }) => resolve(m.memory))
+        child.send('measure')
+      }),
     logCount: (msg) => counts.get(msg) ?? 0,
     async stop() {
       if (child.exitCode !== null) return
