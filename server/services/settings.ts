@@ -78,8 +78,9 @@ export function fileSettings(file: string, opts: { log: Logger; write?: AtomicWr
     try {
       text = await readDataFile(file, { maxBytes: MAX_SETTINGS_BYTES })
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== undefined) throw err // EACCES, EIO: not the file's fault
       // A symlink, FIFO or huge file planted there: as unusable as bad JSON, and never waited on.
-      opts.log.warn({ file, err: err instanceof Error ? err.message : err }, 'settings file refused; using defaults')
+      opts.log.warn({ file, err: (err as Error).message }, 'settings file refused; using defaults')
       return { raw: {}, corrupt: true }
     }
     if (text === undefined) return { raw: {}, corrupt: false }
