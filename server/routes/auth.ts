@@ -30,7 +30,7 @@ export function authRoutes({ auth, clock, throttledDelayMs = THROTTLED_ANSWER_DE
       const result = await auth.login(body.password, clientAddress(c), c.req.raw.signal)
       if (!result.ok && (result.reason === 'busy' || result.reason === 'abandoned')) {
         c.header('Retry-After', String(Math.ceil((result.reason === 'busy' ? result.retryAfterMs : 1000) / 1000)))
-        throw new UpdateError('BUSY', 'too many logins are being checked right now; try again in a moment')
+        throw new UpdateError('BUSY', 'too many logins are being checked right now', { hint: 'log in again after the seconds Retry-After says' })
       }
       if (!result.ok && result.reason === 'throttled') {
         // Ends early when the client leaves (no timer outlives its request).
