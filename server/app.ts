@@ -5,12 +5,15 @@ import type { Logger } from '../updater/shared/log'
 import { webHostsFor } from '../updater/shared/repo'
 import type { BuildInfo } from '../updater/shared/version'
 import { errorHandler } from './errors'
+import { apiBodyLimits } from './middleware/body-limits'
 import { csrfProtection } from './middleware/csrf'
+import { hostCheck } from './middleware/host-check'
 import { requireAdmin } from './middleware/require-admin'
 import { authRoutes } from './routes/auth'
 import { healthRoutes } from './routes/health'
 import { settingsRoutes } from './routes/settings'
 import { updateRunRoutes } from './routes/update-runs'
+import { createStatusFeeds } from './services/status-feed'
 import { updatesRoutes } from './routes/updates'
 import { webRoutes } from './routes/web'
 import { appsRoutes } from './routes/apps'
@@ -41,6 +44,8 @@ export interface AppDeps {
 }
 
 export function createApp(deps: AppDeps) {
+  // One reader per status file, shared by Upkeep's routes and every app's.
+  const runs = updateRunRoutes({ ...deps, statusFeeds: createStatusFeeds({ log: deps.log }) })
   const api = new Hono()
     .route('/health', healthRoutes(deps))
     .route('/auth', authRoutes(deps))
@@ -53,12 +58,14 @@ export function createApp(deps: AppDeps) {
         env: { updateRepo: deps.config.updateRepo, checksDisabled: deps.config.updateCheckDisabled },
       }),
     )
-    .route('/updates', updateRunRoutes(deps))
+    .route('/updates', runs)
     .route('/apps', appsRoutes(deps))
     .route('/apps/:app/updates', updatesRoutes(deps))
-    .route('/apps/:app/updates', updateRunRoutes(deps))
+    .route('/apps/:app/updates', runs)
 
   const app = new Hono()
+    // First: a DNS-rebinding page must not get as far as any route.
+    .use('*', hostCheck(deps.config))
     // Release notes are rendered from markdown anyone with a release can write: even if a script
     // slipped through the sanitizer, the browser would not run it (only our own files run).
     .use(
@@ -80,6 +87,7 @@ export function createApp(deps: AppDeps) {
       }),
     )
     // Registered before any route, so routes mounted under /api later are covered too.
+    .use('/api/*', apiBodyLimits())
     .use('/api/*', csrfProtection())
     .use('/api/*', requireAdmin(deps.auth))
     .route('/api', api)

@@ -17,8 +17,12 @@ const STATUS: Partial<Record<UpdateErrorCode, ContentfulStatusCode>> = {
   UPDATE_RUNNING: 409,
   DIRTY_WORKTREE: 409,
   NOT_NEWER: 409,
+  NO_RELEASE: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNKNOWN_HOST: 421,
   RATE_LIMITED: 429,
   UPSTREAM_ERROR: 502,
+  BUSY: 503,
   DISK_FULL: 507,
 }
 

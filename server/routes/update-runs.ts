@@ -7,13 +7,12 @@ import { UpdateError } from '../../updater/shared/errors'
 import { readHistory } from '../../updater/shared/history'
 import type { Logger } from '../../updater/shared/log'
 import { UPKEEP_APP } from '../../updater/shared/paths'
-import { readReleaseCache } from '../../updater/shared/release-cache'
 import { newUpdateId, writeUpdateRequest, type UpdateRequest } from '../../updater/shared/request'
-import { readStatusEvents } from '../../updater/shared/status'
 import { updateActivity } from '../../updater/shared/update-activity'
-import { isReleaseTag, tagForVersion } from '../../updater/shared/version'
 import { errorHandler } from '../errors'
 import type { AppsService } from '../services/apps'
+import { latestCachedTag, requestedTag } from '../services/apply-version'
+import { createStatusFeeds, type StatusFeeds } from '../services/status-feed'
 import type { UpdateLauncher } from '../services/update-launcher'
 
 export interface UpdateRunDeps {
@@ -23,7 +22,9 @@ export interface UpdateRunDeps {
   updateLauncher?: UpdateLauncher
   /** Aborted when the server drains: open event streams end. */
   shutdown?: AbortSignal
-  /** How often the status file is re-read for new events. */
+  /** The status files' readers, one per file, shared by every event stream (default: made here). */
+  statusFeeds?: StatusFeeds
+  /** How often a status file is looked at besides fs.watch (default: status-feed's). */
   pollMs?: number
   heartbeatMs?: number
 }
@@ -35,17 +36,7 @@ function parseApplyBody(body: unknown): { tag?: string; backup: boolean } {
   const unknown = Object.keys(b).filter((k) => k !== 'version' && k !== 'backup')
   if (unknown.length) throw new UpdateError('BAD_REQUEST', `unknown field ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')}`, { hint: 'Send {"version": "1.2.3", "backup": true}; both are optional.' })
   if (b.backup !== undefined && typeof b.backup !== 'boolean') throw new UpdateError('BAD_REQUEST', 'backup must be true or false')
-  let tag: string | undefined
-  if (b.version !== undefined) {
-    if (typeof b.version !== 'string') throw new UpdateError('BAD_VERSION', 'version must be a string such as "1.2.3"')
-    try {
-      // Cut to 100 characters it would name another tag: refused instead.
-      if (b.version.length > 100) throw new TypeError('too long')
-      tag = tagForVersion(b.version)
-    } catch {
-      throw new UpdateError('BAD_VERSION', `"${b.version.slice(0, 40)}" is not a release version`, { hint: 'Versions look like 1.2.3 or v1.2.3.' })
-    }
-  }
+  const tag = b.version !== undefined ? requestedTag(b.version) : undefined
   return { ...(tag ? { tag } : {}), backup: b.backup !== false }
 }
 
@@ -59,8 +50,10 @@ export function appOf(c: Context): string {
  * The server only reads the updater's files; the request is the one file it writes.
  */
 export function updateRunRoutes(deps: UpdateRunDeps) {
-  const pollMs = deps.pollMs ?? 250
   const heartbeatMs = deps.heartbeatMs ?? 15_000
+  const statusFeeds = deps.statusFeeds ?? createStatusFeeds({ log: deps.log, ...(deps.pollMs ? { pollMs: deps.pollMs } : {}) })
+  // One listener ends every stream when the server drains (not one per stream).
+  deps.shutdown?.addEventListener('abort', () => statusFeeds.close(), { once: true })
 
   return new Hono()
     .post('/apply', async (c) => {
@@ -80,11 +73,7 @@ export function updateRunRoutes(deps: UpdateRunDeps) {
         throw new UpdateError('UPDATE_RUNNING', updateId ? `update ${updateId} is running` : 'an update was already requested', { hint: 'Follow it on /api/updates/events.' })
       }
       // Without a version, the latest release the server knows of (the updater falls back to origin's).
-      const cached = tag ? undefined : (await readReleaseCache(paths.releaseCache))?.latest?.tag
-      if (cached !== undefined && !isReleaseTag(cached)) {
-        throw new UpdateError('BAD_VERSION', 'the cached latest release is not a release tag', { hint: 'Check for updates again (POST …/updates/check), then retry.' })
-      }
-      const version = tag ?? cached
+      const version = tag ?? (await latestCachedTag(paths.releaseCache))
       await mkdir(path.dirname(paths.request), { recursive: true })
       const request: UpdateRequest = { updateId: newUpdateId(), ...(version ? { version } : {}), backup, requestedAt: new Date().toISOString() }
       if (!(await writeUpdateRequest(paths.request, request))) {
@@ -97,39 +86,32 @@ export function updateRunRoutes(deps: UpdateRunDeps) {
     .get('/events', async (c) => {
       const { paths } = await deps.apps.get(appOf(c))
       const lastHeader = c.req.header('Last-Event-ID') ?? c.req.query('lastEventId')
-      let last = lastHeader && /^\d+$/.test(lastHeader) ? Number(lastHeader) : 0
+      const last = lastHeader && /^\d+$/.test(lastHeader) ? Number(lastHeader) : 0
+      const statusFeed = statusFeeds.feed(paths.status)
       c.header('Cache-Control', 'no-store')
       c.header('X-Accel-Buffering', 'no')
       return streamSSE(c, async (stream) => {
-        const ended = new AbortController()
-        stream.onAbort(() => ended.abort())
-        const onShutdown = () => ended.abort()
         if (deps.shutdown?.aborted) return
-        deps.shutdown?.addEventListener('abort', onShutdown, { once: true })
+        // No listener per event or wait: the feed wakes the stream, and ends it on shutdown.
+        const events = statusFeed.subscribe(last)
+        stream.onAbort(() => events.close())
         let lastWrite = Date.now()
         try {
           // Tell EventSource to reconnect fast: the server itself restarts during an update.
           await stream.writeSSE({ data: '', event: 'ready', retry: 1000 })
-          while (!ended.signal.aborted) {
-            for (const e of await readStatusEvents(paths.status, last)) {
-              await stream.writeSSE({ id: String(e.id), data: JSON.stringify(e) })
-              last = e.id
+          while (!events.closed) {
+            for (let chunk = events.takeSse(); chunk; chunk = events.takeSse()) {
+              await stream.write(chunk)
               lastWrite = Date.now()
             }
-            if (Date.now() - lastWrite > heartbeatMs) {
+            if (Date.now() - lastWrite >= heartbeatMs) {
               await stream.write(': keep-alive\n\n')
               lastWrite = Date.now()
             }
-            await new Promise<void>((resolve) => {
-              const t = setTimeout(resolve, pollMs)
-              ended.signal.addEventListener('abort', () => {
-                clearTimeout(t)
-                resolve()
-              }, { once: true })
-            })
+            await events.wait(heartbeatMs - (Date.now() - lastWrite))
           }
         } finally {
-          deps.shutdown?.removeEventListener('abort', onShutdown)
+          events.close()
         }
       })
     })

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 import { writeJsonAtomic, type AtomicWriteOptions } from '../../updater/shared/atomic-write'
+import { readDataFile } from '../../updater/shared/data-file'
 import { MIN_PASSWORD_LENGTH } from '../../updater/shared/config'
 import { UpdateError } from '../../updater/shared/errors'
 import type { Logger } from '../../updater/shared/log'
@@ -54,18 +54,26 @@ export interface AdminPasswordFile {
   changedAt: string
 }
 
+/** The hash and a date: anything bigger is not one we wrote. */
+const MAX_PASSWORD_FILE_BYTES = 4096
+
 export async function readAdminPassword(file: string): Promise<AdminPasswordFile | undefined> {
-  let text: string
+  const notOurs = (why: string) => new UpdateError('INTERNAL', `${file} is not an admin password file (${why})`, { hint: 'run `upkeep set-password` to write a new one' })
+  let text: string | undefined
   try {
-    text = await readFile(file, 'utf8')
+    // Never through a symlink, from a FIFO (which would hang every login) or a huge file.
+    text = await readDataFile(file, { maxBytes: MAX_PASSWORD_FILE_BYTES })
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
+    throw notOurs(err instanceof Error ? err.message : String(err))
   }
-  const parsed = JSON.parse(text) as Partial<AdminPasswordFile>
-  if (typeof parsed.hash !== 'string' || typeof parsed.changedAt !== 'string') {
-    throw new UpdateError('INTERNAL', `${file} is not an admin password file`, { hint: 'run `upkeep set-password` to write a new one' })
+  if (text === undefined) return undefined
+  let parsed: Partial<AdminPasswordFile>
+  try {
+    parsed = JSON.parse(text) as Partial<AdminPasswordFile>
+  } catch {
+    throw notOurs('not JSON')
   }
+  if (typeof parsed?.hash !== 'string' || typeof parsed.changedAt !== 'string') throw notOurs('no hash')
   return { hash: parsed.hash, changedAt: parsed.changedAt }
 }
 

@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises'
 import { writeJsonAtomic, type AtomicWriteOptions } from '../../updater/shared/atomic-write'
 import { isUpdateError } from '../../updater/shared/errors'
 import type { Logger } from '../../updater/shared/log'
+import { isReleaseTag } from '../../updater/shared/version'
 import { readReleaseCache, type ReleaseCache, type ReleaseCheckError } from '../../updater/shared/release-cache'
 import type { Clock } from './clock'
 import { exhaustedUntil, GitHubError, listReleases, releasesFromTags, repoWebBase, usableReleases, type GitHubClientOptions } from './github-releases'
@@ -64,8 +65,9 @@ export function createReleaseSource(deps: ReleaseSourceDeps): ReleaseSource {
   let inflight: { key: string; promise: Promise<ReleaseResult> } | undefined
 
   const keyOf = (q: ReleaseQuery) => `${q.repo}\n${q.channel}`
+  // A latest release that is not a release tag was not written by us: no cache, so the next check asks afresh (no 304 keeps it).
   const matching = (cache: ReleaseCache | undefined, q: ReleaseQuery) =>
-    cache && cache.repo === q.repo && cache.channel === q.channel && typeof cache.checkedAt === 'string' ? cache : undefined
+    cache && cache.repo === q.repo && cache.channel === q.channel && typeof cache.checkedAt === 'string' && hasSoundLatest(cache) ? cache : undefined
 
   // A cache that cannot be written (full disk, read-only data dir) costs requests, not the answer.
   async function save(cache: ReleaseCache): Promise<void> {
@@ -215,6 +217,11 @@ export function createReleaseSource(deps: ReleaseSourceDeps): ReleaseSource {
       await rm(deps.cacheFile, { force: true })
     },
   }
+}
+
+function hasSoundLatest(cache: ReleaseCache): boolean {
+  const latest: unknown = cache.latest
+  return latest === null || (typeof latest === 'object' && typeof (latest as { tag?: unknown }).tag === 'string' && isReleaseTag((latest as { tag: string }).tag))
 }
 
 function toCheckError(err: unknown, now: Date, hasToken: boolean): ReleaseCheckError {

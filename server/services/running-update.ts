@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises'
+import { readDataFile } from '../../updater/shared/data-file'
 import { isUnfinished } from '../../updater/shared/journal'
 import type { AppPaths } from '../../updater/shared/paths'
-import { parseUpdateRequest } from '../../updater/shared/request'
+import { MAX_REQUEST_BYTES, parseUpdateRequest } from '../../updater/shared/request'
 import { updateActivity } from '../../updater/shared/update-activity'
 import type { RunningUpdate } from './updates'
 
@@ -34,7 +34,8 @@ export function createRunningUpdate(paths: Pick<AppPaths, 'lock' | 'journal' | '
 
 async function readRequest(file: string) {
   try {
-    return parseUpdateRequest(JSON.parse(await readFile(file, 'utf8')))
+    // The updater takes it with the same limits: no symlink, no waiting on a FIFO, 4 KiB.
+    return parseUpdateRequest(JSON.parse((await readDataFile(file, { maxBytes: MAX_REQUEST_BYTES })) ?? ''))
   } catch {
     return undefined // taken meanwhile, or not ours to trust
   }

@@ -1,12 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { readFile, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { writeJsonAtomic, type AtomicWriteOptions } from '../../updater/shared/atomic-write'
+import { readDataFile } from '../../updater/shared/data-file'
 import { writeFailed } from '../../updater/shared/errors'
 import type { Logger } from '../../updater/shared/log'
 import type { Clock } from './clock'
 
 /** How long a login lasts. */
 export const SESSION_TTL_MS = 7 * 24 * 60 * 60 * 1000
+/** About 20,000 sessions (~200 bytes each); expired ones are dropped on every write. */
+const MAX_SESSIONS_BYTES = 4 << 20
 
 export interface Session {
   /** sha256 of the token: the file never holds a token that could be replayed. */
@@ -51,7 +54,8 @@ export function fileSessions(file: string, opts: { clock: Clock; log: Logger; wr
     const next = new Map<string, Session>()
     if (stamp !== 'missing') {
       try {
-        const parsed = JSON.parse(await readFile(file, 'utf8')) as { sessions?: unknown }
+        // Not a symlink, FIFO or huge file (refused like bad JSON below): the server must never hang here.
+        const parsed = JSON.parse((await readDataFile(file, { maxBytes: MAX_SESSIONS_BYTES })) ?? '{}') as { sessions?: unknown }
         for (const s of Array.isArray(parsed.sessions) ? (parsed.sessions as Session[]) : []) {
           if (s && typeof s.id === 'string' && typeof s.epoch === 'string' && typeof s.expiresAt === 'string') next.set(s.id, s)
         }

@@ -1,5 +1,6 @@
-import { readFile, rename } from 'node:fs/promises'
+import { rename } from 'node:fs/promises'
 import { writeJsonAtomic, type AtomicWriteOptions } from '../../updater/shared/atomic-write'
+import { readDataFile } from '../../updater/shared/data-file'
 import { UpdateError, writeFailed } from '../../updater/shared/errors'
 import type { Logger } from '../../updater/shared/log'
 import { parseRepoInput } from '../../updater/shared/repo'
@@ -28,6 +29,8 @@ export interface SettingsStore {
 }
 
 const KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[]
+/** Settings are a few short fields; room for what later versions add. */
+const MAX_SETTINGS_BYTES = 64 * 1024
 
 /**
  * Validates a `PUT /api/settings` body: known keys only, `updateRepo` as owner/name or a
@@ -71,13 +74,16 @@ export function fileSettings(file: string, opts: { log: Logger; write?: AtomicWr
   let queue: Promise<unknown> = Promise.resolve()
 
   async function load(): Promise<{ raw: Record<string, unknown>; corrupt: boolean }> {
-    let text: string
+    let text: string | undefined
     try {
-      text = await readFile(file, 'utf8')
+      text = await readDataFile(file, { maxBytes: MAX_SETTINGS_BYTES })
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { raw: {}, corrupt: false }
-      throw err
+      if ((err as NodeJS.ErrnoException).code !== undefined) throw err // EACCES, EIO: not the file's fault
+      // A symlink, FIFO or huge file planted there: as unusable as bad JSON, and never waited on.
+      opts.log.warn({ file, err: (err as Error).message }, 'settings file refused; using defaults')
+      return { raw: {}, corrupt: true }
     }
+    if (text === undefined) return { raw: {}, corrupt: false }
     try {
       const raw = JSON.parse(text) as unknown
       if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) return { raw: raw as Record<string, unknown>, corrupt: false }

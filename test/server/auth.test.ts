@@ -9,6 +9,7 @@ import { ensureAdminPassword, setAdminPassword } from '../../server/services/pas
 import { silentLogger } from '../../updater/shared/log'
 import { adminHeaders, login, sessionCookieOf, TEST_ADMIN_PASSWORD } from '../support/auth'
 import { fakeClock, MINUTE } from '../support/clock'
+import { rawRequest, serveApp } from '../support/http-request'
 import { createTestApp, type TestApp } from '../support/test-app'
 
 const clock = fakeClock()
@@ -173,7 +174,10 @@ describe('login and sessions', () => {
   })
 
   test('a same-origin POST behind an https proxy passes the CSRF check', async () => {
-    const server = await startHttpServer(getRequestListener(t.app.fetch), { kind: 'tcp', host: '127.0.0.1', port: 0 }, { log: silentLogger() })
+    // The proxy forwards the name the browser used; the server must be told it answers to it.
+    const proxied = await createTestApp({ clock, env: { UPDATE_REPO: 'acme/widget', UPDATE_CHECK_DISABLED: 'true', UPKEEP_ALLOWED_HOSTS: 'upkeep.example.com' }, dataDir: t.dataDir })
+    extra.push(proxied)
+    const server = await startHttpServer(getRequestListener(proxied.app.fetch), { kind: 'tcp', host: '127.0.0.1', port: 0 }, { log: silentLogger() })
     try {
       const cookie = await login(server.url)
       const res = await fetch(`${server.url}/api/settings`, {
@@ -184,6 +188,30 @@ describe('login and sessions', () => {
       // Past CSRF (the origin matches what the proxy reports); refused only for not being JSON.
       expect(res.status).toBe(400)
       expect(await res.json()).toMatchObject({ error: { code: 'BAD_REQUEST', hint: 'send Content-Type: application/json' } })
+    } finally {
+      await server.close()
+    }
+  })
+
+  test('curl -X POST …/api/auth/logout (no body, no Content-Type) ends the session; cross-site ones are still refused', async () => {
+    const server = await serveApp(t.app)
+    try {
+      const cookie = await login(server.url)
+      const curlPost = (pathname: string, extra: string[] = [], body = '') =>
+        rawRequest(server.url, [`POST ${pathname} HTTP/1.1`, `Host: 127.0.0.1:${server.port}`, 'User-Agent: curl/7.88.1', 'Accept: */*', `Cookie: ${cookie}`, ...extra], body)
+      const alive = async () => (await fetch(`${server.url}/api/updates`, { headers: { cookie } })).status === 200
+      for (const extra of [['Origin: https://evil.example'], ['Origin: null'], ['Sec-Fetch-Site: cross-site'], ['Sec-Fetch-Site: same-site']]) {
+        expect([extra, (await curlPost('/api/auth/logout', extra)).status]).toEqual([extra, 403])
+      }
+      // A body without a Content-Type is what a form could send: the Origin check still applies.
+      expect((await curlPost('/api/auth/logout', ['Content-Length: 2'], '{}')).status).toBe(403)
+      expect(await alive()).toBe(true)
+      // The same as the UI sends it from its own origin, and as a program sends it.
+      expect((await curlPost('/api/updates/check', [`Origin: http://127.0.0.1:${server.port}`, 'Sec-Fetch-Site: same-origin'])).status).toBe(200)
+      const res = await curlPost('/api/auth/logout')
+      expect(res.status).toBe(200)
+      expect(res.text).toContain('{"authenticated":false}')
+      expect(await alive()).toBe(false)
     } finally {
       await server.close()
     }

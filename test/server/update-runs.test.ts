@@ -107,6 +107,35 @@ describe('POST /api/updates/apply', () => {
     expect(launched).toEqual([])
   })
 
+  test.each([
+    ['an option in place of a tag', 'v1.0.0 --upload-pack=x'],
+    ['not a tag at all', 'latest'],
+    ['not a string', 42],
+  ])('without a version, a release cache whose latest is %s is refused, nothing is requested', async (_what, tag) => {
+    await writeFile(path.join(config.dataDir, 'release-cache.json'), JSON.stringify({ latest: { tag }, releases: [] }))
+    // No body at all, as `curl -X POST` sends it.
+    for (const res of [await post(undefined, ''), await post({})]) {
+      expect(res.status).toBe(409)
+      expect(await res.json()).toEqual({
+        error: { code: 'NO_RELEASE', message: expect.stringMatching(/^the release cache names .* as the latest release, which is not a release tag; the cache is damaged$/), hint: expect.stringContaining('Check for updates') },
+      })
+    }
+    await expect(access(path.join(config.dataDir, 'update-request.json'))).rejects.toThrow()
+    expect(launched).toEqual([])
+  })
+
+  test('a version longer than 100 characters is refused whole, never cut into another tag', async () => {
+    const long = `1.0.0-${'a'.repeat(95)}`
+    for (const version of [long, `${long.slice(0, 100)} --upload-pack=x`]) {
+      const res = await post({ version })
+      expect(res.status).toBe(400)
+      expect(await res.json()).toMatchObject({ error: { code: 'BAD_VERSION', message: 'version is longer than 100 characters' } })
+    }
+    await expect(access(path.join(config.dataDir, 'update-request.json'))).rejects.toThrow()
+    // 100 characters is still a version.
+    expect((await post({ version: long.slice(0, 100) })).status).toBe(202)
+  })
+
   test('rejects a body that is not JSON', async () => {
     const res = await post(undefined, '{nope')
     expect(res.status).toBe(400)

@@ -446,6 +446,20 @@ describe('GitHub failing', () => {
     expect((await getUpdates()).latest?.tag).toBe('v1.5.0')
     expect((await readCache()).repo).toBe(REPO)
   })
+
+  test('a cache whose latest is not a release tag: apply refuses it, and a check asks GitHub afresh (no 304 keeps it)', async () => {
+    github.serveReleases(REPO, [githubRelease('v1.5.0')], { etag: 'W/"same"' })
+    const tampered = { repo: REPO, channel: 'stable', checkedAt: clock.now().toISOString(), etag: 'W/"same"', via: 'api', releases: [], latest: { tag: 'v1.0.0 --upload-pack=x', version: '1.0.0' } }
+    await writeFile(path.join(t.dataDir, 'release-cache.json'), JSON.stringify(tampered))
+    const apply = () => t.app.request('/api/updates/apply', { method: 'POST', headers: adminHeaders(cookie), body: '{}' })
+    const refused = await apply()
+    expect(refused.status).toBe(409)
+    expect(await refused.json()).toMatchObject({ error: { code: 'NO_RELEASE', hint: expect.stringContaining('Check for updates') } })
+    expect((await check()).latest?.tag).toBe('v1.5.0')
+    expect(github.requests.map((r) => r.headers.get('if-none-match'))).toEqual([null])
+    expect((await apply()).status).toBe(202)
+    expect(JSON.parse(await readFile(path.join(t.dataDir, 'update-request.json'), 'utf8'))).toMatchObject({ version: 'v1.5.0' })
+  })
 })
 
 describe('release-cache.json', () => {

@@ -28,6 +28,8 @@ export interface Config {
   backupKeep: number
   /** No journal progress for this long: the update is stale, stopped, marked failed: UPKEEP_STALE_AFTER. */
   staleAfterMs: number
+  /** Host names the server answers to besides loopback and HOST (UPKEEP_ALLOWED_HOSTS); `*`: any. */
+  allowedHosts: readonly string[] | '*'
 }
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -153,6 +155,8 @@ export function parseConfig(env: Env, defaults: ConfigDefaults): Config {
     fail('UPKEEP_ADMIN_PASSWORD', `must be at least ${MIN_PASSWORD_LENGTH} characters long`, undefined)
   }
 
+  const allowedHosts = parseAllowedHosts(get('UPKEEP_ALLOWED_HOSTS'), (message) => fail('UPKEEP_ALLOWED_HOSTS', message, undefined))
+
   if (problems.length) throw new ConfigError(problems)
   return {
     port,
@@ -172,5 +176,22 @@ export function parseConfig(env: Env, defaults: ConfigDefaults): Config {
     healthTimeoutMs,
     backupKeep,
     staleAfterMs,
+    allowedHosts,
   }
+}
+
+const HOST_NAME_RE = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/
+const BRACKETED_IPV6_RE = /^\[[0-9a-f:.]+\]$/
+
+/** `upkeep.example.com, Upkeep.LAN.` → `['upkeep.example.com', 'upkeep.lan']`; `*` alone: any host. */
+function parseAllowedHosts(raw: string | undefined, fail: (message: string) => void): readonly string[] | '*' {
+  if (raw === undefined) return []
+  const entries = raw.split(',').map((e) => e.trim().toLowerCase().replace(/\.$/, '')).filter(Boolean)
+  if (entries.includes('*')) {
+    if (entries.length > 1) fail(`"*" (any host) stands alone, got ${JSON.stringify(raw)}`)
+    return '*'
+  }
+  const bad = entries.filter((e) => !HOST_NAME_RE.test(e) && !BRACKETED_IPV6_RE.test(e))
+  if (bad.length) fail(`must be host names separated by commas, without scheme or port (e.g. upkeep.example.com,upkeep.lan), or *; got ${bad.map((b) => JSON.stringify(b)).join(', ')}`)
+  return entries
 }

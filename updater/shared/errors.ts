@@ -40,6 +40,10 @@ export const UPDATE_ERROR_CODES = [
   'UNTRUSTED_SIGNER',
   'UNSAFE_ARCHIVE',
   'TAG_NOT_SIGNED',
+  // Added by the server's request limits (issue 12).
+  'PAYLOAD_TOO_LARGE',
+  'UNKNOWN_HOST',
+  'BUSY',
 ] as const
 
 export type UpdateErrorCode = (typeof UPDATE_ERROR_CODES)[number]

@@ -33,6 +33,7 @@ describe('parseConfig', () => {
       healthTimeoutMs: 60_000,
       backupKeep: 5,
       staleAfterMs: 1_800_000,
+      allowedHosts: [],
     })
   })
 
@@ -60,6 +61,7 @@ describe('parseConfig', () => {
         UPKEEP_HEALTH_TIMEOUT: '9',
         UPKEEP_BACKUP_KEEP: '2',
         UPKEEP_STALE_AFTER: '600',
+        UPKEEP_ALLOWED_HOSTS: 'upkeep.example.com',
       },
       defaults,
     )
@@ -81,6 +83,7 @@ describe('parseConfig', () => {
       healthTimeoutMs: 9000,
       backupKeep: 2,
       staleAfterMs: 600_000,
+      allowedHosts: ['upkeep.example.com'],
     })
   })
 
@@ -115,8 +118,33 @@ describe('parseConfig', () => {
     [{ UPDATE_REPO: 'a/../b' }, ['UPDATE_REPO']],
     [{ UPDATE_REPO: 'https://github.com/acme/widget' }, ['UPDATE_REPO']],
     [{ UPKEEP_ADMIN_PASSWORD: 'short' }, ['UPKEEP_ADMIN_PASSWORD']],
+    [{ UPKEEP_ALLOWED_HOSTS: 'https://upkeep.example.com' }, ['UPKEEP_ALLOWED_HOSTS']],
+    [{ UPKEEP_ALLOWED_HOSTS: 'upkeep.example.com:8443' }, ['UPKEEP_ALLOWED_HOSTS']],
+    [{ UPKEEP_ALLOWED_HOSTS: 'upkeep.example.com/ui' }, ['UPKEEP_ALLOWED_HOSTS']],
+    [{ UPKEEP_ALLOWED_HOSTS: 'a b.example' }, ['UPKEEP_ALLOWED_HOSTS']],
+    [{ UPKEEP_ALLOWED_HOSTS: '-bad.example' }, ['UPKEEP_ALLOWED_HOSTS']],
+    [{ UPKEEP_ALLOWED_HOSTS: '*.example.com' }, ['UPKEEP_ALLOWED_HOSTS']],
+    [{ UPKEEP_ALLOWED_HOSTS: '*,upkeep.lan' }, ['UPKEEP_ALLOWED_HOSTS']],
   ])('%o is rejected naming %o', (env, variables) => {
     expect(problemsOf(env)).toEqual(variables)
+  })
+
+  test.each([
+    [undefined, []],
+    ['', []],
+    ['upkeep.example.com', ['upkeep.example.com']],
+    [' Upkeep.Example.COM. , upkeep.lan,, ', ['upkeep.example.com', 'upkeep.lan']],
+    ['192.168.1.5,[::1]', ['192.168.1.5', '[::1]']],
+    ['*', '*'],
+    [' * ', '*'],
+  ])('UPKEEP_ALLOWED_HOSTS=%j → %j', (raw, allowedHosts) => {
+    expect(parseConfig(raw === undefined ? {} : { UPKEEP_ALLOWED_HOSTS: raw }, defaults).allowedHosts).toEqual(allowedHosts)
+  })
+
+  test('a bad UPKEEP_ALLOWED_HOSTS entry is named and the form explained', () => {
+    expect(() => parseConfig({ UPKEEP_ALLOWED_HOSTS: 'ok.example,https://upkeep.example.com' }, defaults)).toThrow(
+      'UPKEEP_ALLOWED_HOSTS: must be host names separated by commas, without scheme or port (e.g. upkeep.example.com,upkeep.lan), or *; got "https://upkeep.example.com"',
+    )
   })
 
   test('a bad UPDATE_REPO is named, quoted and explained', () => {
