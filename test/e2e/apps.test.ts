@@ -116,7 +116,21 @@ describe('apps in Chromium: Upkeep and the fixture app', () => {
     await expect.poll(() => banner(phone, 'available').locator('.banner-title').textContent()).toBe('2 updates available')
     expect(await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0)
     await screenshotView(phone, '40b-mobile-apps')
-    await screenshot(phone, '40c-mobile-apps-page')
+
+    // Overview says how many apps there are and what waits; the banner is the same on every page.
+    await phone.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click()
+    await expect.poll(() => phone.getByTestId('overview-apps').textContent()).toBe('2 apps: 2 updates available.')
+    expect(await phone.getByRole('heading', { name: 'Updates of Upkeep' }).isVisible()).toBe(true)
+    expect(await banner(phone, 'available').locator('.banner-title').textContent()).toBe('2 updates available')
+    await screenshotView(phone, '40c-mobile-overview-apps')
+    await banner(phone, 'available').getByRole('button', { name: 'Review updates' }).click()
+    await row(phone, 'fixture').waitFor()
+    expect(new URL(phone.url()).pathname).toBe('/apps')
+    await desk.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click()
+    await expect.poll(() => desk.getByTestId('overview-apps').textContent()).toBe('2 apps: 2 updates available.')
+    await screenshot(desk, '40d-overview-apps')
+    await desk.getByRole('main').getByRole('button', { name: 'Open Apps' }).click()
+    await desk.getByRole('heading', { name: 'Apps', level: 1 }).waitFor()
   }, 120_000)
 
   test("the banner's link opens the fixture's own page at its own address", async () => {
@@ -160,8 +174,12 @@ describe('apps in Chromium: Upkeep and the fixture app', () => {
     const phoneRow = row(phone, 'fixture')
     await expect.poll(() => phoneRow.getAttribute('data-state')).toBe('running')
     expect(await phoneRow.getByRole('progressbar', { name: 'Update progress of fixture' }).getAttribute('aria-valuenow')).toMatch(/^\d+$/)
-    await banner(phone, 'running', 'fixture').getByRole('button', { name: 'Show the progress of fixture' }).waitFor()
     await screenshotView(phone, '42-mobile-apps-running')
+    await banner(phone, 'running', 'fixture').getByRole('button', { name: 'Show the progress of fixture' }).click()
+    await phone.getByTestId('update-run').waitFor()
+    expect(new URL(phone.url()).pathname).toBe('/apps/fixture')
+    await screenshotView(phone, '42b-mobile-fixture-running')
+    await phone.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Apps' }).click()
 
     await expect.poll(() => run.getAttribute('data-status'), { timeout: 120_000 }).toBe('complete')
     expect(await run.locator('#run-title').textContent()).toBe('Updated to 1.1.0')

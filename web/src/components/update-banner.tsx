@@ -234,7 +234,7 @@ function Available({ offers, status, named, onUpdateNow, onSeeWhatsNew, onOpenAp
           </ul>
           <div class="actions">
             <button type="button" onClick={onOpenApps}>
-              Open Apps
+              Review updates
             </button>
           </div>
         </>
