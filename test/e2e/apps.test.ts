@@ -18,6 +18,8 @@ import { recordedRunPanel, recordRunPanel, screenshotView, signIn, stepStates } 
 
 const REPO = 'acme/upkeep'
 const PASSWORD = 'e2e-admin-password'
+/** A build command that returns once the file named by its argument exists. */
+const WAIT_FOR_GATE = "const fs = require('node:fs'); const t = setInterval(() => fs.existsSync(process.argv[1]) && clearInterval(t), 50)"
 
 describe('apps in Chromium: Upkeep and the fixture app', () => {
   let work: string
@@ -31,6 +33,7 @@ describe('apps in Chromium: Upkeep and the fixture app', () => {
   let phone: Page
   const pageErrors: string[] = []
   let upkeepStartedAt: string
+  let gate: string
 
   const upkeepHealth = async () => (await (await fetch(`${app.url}/api/health`)).json()) as { version: string; startedAt: string }
   const banner = (p: Page, mode: string, appName?: string) => p.locator(`[data-testid="update-banner"][data-mode="${mode}"]${appName ? `[data-app="${appName}"]` : ''}`)
@@ -54,8 +57,12 @@ describe('apps in Chromium: Upkeep and the fixture app', () => {
     // app; this one was installed by hand, so its record is written as an install would.
     await writeInstalled(fixture.paths.installed, { version: '1.0.0', tag: 'v1.0.0', commit: fixture.head(), at: new Date().toISOString() })
     await chown(fixture.paths.installed, OWNER.uid, OWNER.gid)
-    // Its build takes 3 s, so the page can be seen in the middle of it.
-    await fixture.define((d) => ((d.build as Record<string, unknown>).env = { FIXTURE_BUILD_DELAY_MS: '3000' }))
+    // Its build waits until the test opens the gate, so the pages can be looked at in the middle of it.
+    gate = path.join(work, 'build-gate')
+    await fixture.define((d) => {
+      const build = d.build as { commands: string[][] }
+      build.commands = [['node', '-e', WAIT_FOR_GATE, gate], ...build.commands]
+    })
     app = await installUpkeep(upkeepOrigin, 'v1.0.0', {
       GITHUB_API_URL: github.url,
       UPDATE_REPO: REPO,
@@ -94,8 +101,8 @@ describe('apps in Chromium: Upkeep and the fixture app', () => {
     expect(desk.url()).toBe(app.url + '/apps')
     const upkeep = row(desk, 'upkeep')
     const fix = row(desk, 'fixture')
-    await expect.poll(() => upkeep.getByTestId('app-latest').textContent()).toBe('1.1.0')
-    await expect.poll(() => fix.getByTestId('app-latest').textContent()).toBe('1.4.0')
+    await expect.poll(() => upkeep.getByTestId('app-latest').textContent(), { timeout: 30_000 }).toBe('1.1.0')
+    await expect.poll(() => fix.getByTestId('app-latest').textContent(), { timeout: 30_000 }).toBe('1.4.0')
     expect(await desk.getByTestId('apps').locator('tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-app')))).toEqual(['upkeep', 'fixture'])
     expect(await upkeep.getByTestId('app-current').textContent()).toBe('1.0.0')
     expect(await fix.getByTestId('app-current').textContent()).toBe('1.0.0')
@@ -107,19 +114,19 @@ describe('apps in Chromium: Upkeep and the fixture app', () => {
     expect(await fix.getByRole('link', { name: 'fixture' }).getAttribute('href')).toBe('/apps/fixture')
 
     const offers = banner(desk, 'available')
-    await expect.poll(() => offers.locator('.banner-title').textContent()).toBe('2 updates available')
+    await expect.poll(() => offers.locator('.banner-title').textContent(), { timeout: 30_000 }).toBe('2 updates available')
     expect(await offers.getByTestId('banner-offers').locator('a').allTextContents()).toEqual(['Upkeep 1.1.0', 'fixture 1.4.0'])
     await screenshot(desk, '40-apps')
 
     await signIn(phone, app.url + '/apps', PASSWORD)
     await row(phone, 'fixture').getByTestId('app-latest').waitFor()
-    await expect.poll(() => banner(phone, 'available').locator('.banner-title').textContent()).toBe('2 updates available')
+    await expect.poll(() => banner(phone, 'available').locator('.banner-title').textContent(), { timeout: 30_000 }).toBe('2 updates available')
     expect(await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0)
     await screenshotView(phone, '40b-mobile-apps')
 
     // Overview says how many apps there are and what waits; the banner is the same on every page.
     await phone.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click()
-    await expect.poll(() => phone.getByTestId('overview-apps').textContent()).toBe('2 apps: 2 updates available.')
+    await expect.poll(() => phone.getByTestId('overview-apps').textContent(), { timeout: 30_000 }).toBe('2 apps: 2 updates available.')
     expect(await phone.getByRole('heading', { name: 'Updates of Upkeep' }).isVisible()).toBe(true)
     expect(await banner(phone, 'available').locator('.banner-title').textContent()).toBe('2 updates available')
     await screenshotView(phone, '40c-mobile-overview-apps')
@@ -127,7 +134,7 @@ describe('apps in Chromium: Upkeep and the fixture app', () => {
     await row(phone, 'fixture').waitFor()
     expect(new URL(phone.url()).pathname).toBe('/apps')
     await desk.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click()
-    await expect.poll(() => desk.getByTestId('overview-apps').textContent()).toBe('2 apps: 2 updates available.')
+    await expect.poll(() => desk.getByTestId('overview-apps').textContent(), { timeout: 30_000 }).toBe('2 apps: 2 updates available.')
     await screenshot(desk, '40d-overview-apps')
     await desk.getByRole('main').getByRole('button', { name: 'Open Apps' }).click()
     await desk.getByRole('heading', { name: 'Apps', level: 1 }).waitFor()
@@ -172,7 +179,7 @@ describe('apps in Chromium: Upkeep and the fixture app', () => {
     // The phone, on the apps list, sees the same run with its progress, and a way to it.
     await phone.reload()
     const phoneRow = row(phone, 'fixture')
-    await expect.poll(() => phoneRow.getAttribute('data-state')).toBe('running')
+    await expect.poll(() => phoneRow.getAttribute('data-state'), { timeout: 30_000 }).toBe('running')
     expect(await phoneRow.getByRole('progressbar', { name: 'Update progress of fixture' }).getAttribute('aria-valuenow')).toMatch(/^\d+$/)
     await screenshotView(phone, '42-mobile-apps-running')
     await banner(phone, 'running', 'fixture').getByRole('button', { name: 'Show the progress of fixture' }).click()
@@ -180,11 +187,14 @@ describe('apps in Chromium: Upkeep and the fixture app', () => {
     expect(new URL(phone.url()).pathname).toBe('/apps/fixture')
     await screenshotView(phone, '42b-mobile-fixture-running')
     await phone.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Apps' }).click()
+    // The elapsed time counts up while the build waits.
+    await expect.poll(() => run.getByTestId('elapsed').textContent(), { timeout: 30_000 }).not.toBe('Elapsed 0:00')
 
+    await writeFile(gate, '')
     await expect.poll(() => run.getAttribute('data-status'), { timeout: 120_000 }).toBe('complete')
     expect(await run.locator('#run-title').textContent()).toBe('Updated to 1.1.0')
     expect(await run.getByTestId('run-status').textContent()).toBe('1.1.0 runs and answers its health check.')
-    await expect.poll(() => desk.getByTestId('current-version').textContent()).toBe('1.1.0')
+    await expect.poll(() => desk.getByTestId('current-version').textContent(), { timeout: 30_000 }).toBe('1.1.0')
     // The page was not reloaded: Upkeep's own server did not restart.
     expect(await desk.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true)
     const samples = await recordedRunPanel(desk)
@@ -194,7 +204,7 @@ describe('apps in Chromium: Upkeep and the fixture app', () => {
     expect(samples.at(-1)).toMatchObject({ runStatus: 'complete', percent: 100, tone: 'complete' })
     expect((await fixture.health())?.version).toBe('1.1.0')
     const history = desk.getByTestId('history').locator('tbody tr').first()
-    await expect.poll(() => history.textContent()).toMatch(/1\.0\.0.*1\.1\.0.*Complete/)
+    await expect.poll(() => history.textContent(), { timeout: 30_000 }).toMatch(/1\.0\.0.*1\.1\.0.*Complete/)
     await screenshot(desk, '43-fixture-updated')
 
     // Upkeep: same version, same server process, nothing in its history.
@@ -206,7 +216,7 @@ describe('apps in Chromium: Upkeep and the fixture app', () => {
     expect(await desk.getByTestId('current-version').textContent()).toBe('1.0.0')
     expect(await desk.getByRole('heading', { name: 'Version 1.1.0 is available' }).isVisible()).toBe(true)
     expect(await desk.getByRole('heading', { name: 'Update source' }).isVisible()).toBe(true)
-    await expect.poll(() => desk.locator('main').textContent()).toContain('No updates yet.')
+    await expect.poll(() => desk.locator('main').textContent(), { timeout: 30_000 }).toContain('No updates yet.')
     expect(await desk.getByTestId('update-run').count()).toBe(0)
 
     // The phone's list caught up by itself: the new version and how the update ended.
@@ -216,7 +226,7 @@ describe('apps in Chromium: Upkeep and the fixture app', () => {
     // Its banner tells how the update ended, and the fixture's 1.4.0 and Upkeep's 1.1.0 are still both there to install.
     const done = banner(phone, 'complete', 'fixture')
     expect(await done.locator('.banner-title').textContent()).toBe('fixtureUpdated to 1.1.0')
-    await expect.poll(() => banner(phone, 'available').locator('.banner-title').textContent()).toBe('2 updates available')
+    await expect.poll(() => banner(phone, 'available').locator('.banner-title').textContent(), { timeout: 30_000 }).toBe('2 updates available')
     await screenshotView(phone, '44-mobile-apps-updated')
     await done.getByRole('button', { name: 'Dismiss the notice about the update of fixture to 1.1.0' }).click()
     expect(await done.count()).toBe(0)
@@ -246,7 +256,7 @@ describe('apps in Chromium: Upkeep and the fixture app', () => {
     await failed.waitFor()
     expect(await failed.textContent()).toContain('Update to 1.4.0 failed')
     expect(await banner(desk, 'available').locator('.banner-title').textContent()).toBe('Upkeep 1.1.0 is available')
-    await expect.poll(() => row(desk, 'fixture').getByTestId('app-state').textContent()).toBe('1.4.0 failed to install')
+    await expect.poll(() => row(desk, 'fixture').getByTestId('app-state').textContent(), { timeout: 30_000 }).toBe('1.4.0 failed to install')
     expect(await row(desk, 'fixture').getByTestId('app-last-run').textContent()).toMatch(/^Rolled back 1\.1\.0 → 1\.4\.0/)
     await screenshot(desk, '46-apps-after-failure')
 
@@ -258,7 +268,7 @@ describe('apps in Chromium: Upkeep and the fixture app', () => {
     await phoneFailed.getByRole('button', { name: 'What went wrong with fixture' }).click()
     await phone.getByTestId('run-failure').waitFor()
     expect(new URL(phone.url()).pathname).toBe('/apps/fixture')
-    await expect.poll(() => phone.getByTestId('run-log').textContent()).toContain('✓ Roll back')
+    await expect.poll(() => phone.getByTestId('run-log').textContent(), { timeout: 30_000 }).toContain('✓ Roll back')
     await phone.getByTestId('run-failure').scrollIntoViewIfNeeded()
     await screenshotView(phone, '48-mobile-fixture-failure')
 
