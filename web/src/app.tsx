@@ -5,6 +5,7 @@ import { UpdateBanner, type BannerApp } from './components/update-banner'
 import { APPS_PATH, pageKey, pathOf, routeOf, UPKEEP, updatesPathOf } from './lib/app-routes'
 import { appLabel, failedVersionOfLastRun } from './lib/app-state'
 import { dismissFailure, isFailureDismissed } from './lib/failure-dismissal'
+import { inPage } from './lib/in-page-link'
 import { blamesRelease, failedVersion, lastFailure } from './lib/last-failure'
 import { isFailure } from './lib/run-outcome'
 import { runFromHistory } from './lib/update-progress'
@@ -300,7 +301,7 @@ export function App() {
         <h1>Not found</h1>
         <p class="lede">There is no page at {path}.</p>
         <p>
-          <a href="/" onClick={(e: MouseEvent) => (e.preventDefault(), navigate('/'))}>
+          <a href="/" onClick={inPage(() => navigate('/'))}>
             Go to the overview
           </a>
         </p>

@@ -1,4 +1,5 @@
 import type { Child } from 'hono/jsx'
+import { inPage } from '../lib/in-page-link'
 
 export interface LayoutProps {
   path: string
@@ -23,11 +24,7 @@ function current(item: string, path: string): 'page' | 'true' | undefined {
 
 /** Sidebar (banner, navigation, sign out) beside the page; a compact top bar on narrow screens. */
 export function Layout({ path, version, banner, onNavigate, onLogout, children }: LayoutProps) {
-  const link = (to: string) => (e: MouseEvent) => {
-    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return
-    e.preventDefault()
-    onNavigate(to)
-  }
+  const link = (to: string) => inPage(() => onNavigate(to))
   return (
     <div class="shell">
       <a class="skip-link" href="#main">

@@ -2,6 +2,7 @@ import { useState } from 'hono/jsx/dom'
 import type { UpdatesStatus } from '../api'
 import { offeredUpdates, offersList, offersTitle, type Offer } from '../lib/app-state'
 import { updatesPathOf } from '../lib/app-routes'
+import { inPage } from '../lib/in-page-link'
 import { dismissBanner, isBannerDismissed } from '../lib/banner-dismissal'
 import { elapsedMs, formatClock, progressOf } from '../lib/run-progress'
 import type { FollowedRun } from '../lib/run-follower'
@@ -199,11 +200,7 @@ function Failed({ app, name, run, onShowRun, onDismiss }: NoticeBase & { run: Ru
 /** Newer versions: one app's with its actions, or several apps' as a count and a link to each. */
 function Available({ offers, status, named, onUpdateNow, onSeeWhatsNew, onOpenApps, onDismiss }: UpdateBannerProps & { offers: Offer[]; status: UpdatesStatus | undefined; onDismiss: () => void }) {
   const one = offers.length === 1 ? offers[0]! : undefined
-  const open = (app: string) => (e: MouseEvent) => {
-    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return
-    e.preventDefault()
-    onSeeWhatsNew(app)
-  }
+  const open = (app: string) => inPage(() => onSeeWhatsNew(app))
   return (
     <section class="banner" aria-labelledby="banner-title-available" data-testid="update-banner" data-mode="available" data-apps={offers.map((o) => o.app).join(' ')}>
       <div class="banner-title" id="banner-title-available">

@@ -4,6 +4,7 @@ import { ProgressBar } from '../components/progress-bar'
 import { updatesPathOf } from '../lib/app-routes'
 import { appStateOf, lastRunText } from '../lib/app-state'
 import { capitalise, splitMessage } from '../lib/error-text'
+import { inPage } from '../lib/in-page-link'
 import { progressOf } from '../lib/run-progress'
 import type { FollowedRun } from '../lib/run-follower'
 import { timeAgo } from '../lib/time'
@@ -29,11 +30,7 @@ export interface AppsPageProps {
 
 /** Every app this server updates: what runs, what is newer, how its last update went, and its page. */
 export function AppsPage({ rows, error, now, onOpen }: AppsPageProps) {
-  const link = (app: string) => (e: MouseEvent) => {
-    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return
-    e.preventDefault()
-    onOpen(app)
-  }
+  const link = (app: string) => inPage(() => onOpen(app))
   return (
     <>
       <h1>Apps</h1>

@@ -7,6 +7,7 @@ import { isUpToDate } from '../lib/app-state'
 import { APPS_PATH } from '../lib/app-routes'
 import { isFailure } from '../lib/run-outcome'
 import { capitalise, splitMessage } from '../lib/error-text'
+import { inPage } from '../lib/in-page-link'
 import { renderMarkdown } from '../lib/markdown'
 import { pendingUpdate } from '../lib/pending-update'
 import { formatDate, formatDuration, timeAgo, timeUntil } from '../lib/time'
@@ -144,11 +145,7 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
       ) : (
         <>
           <nav class="breadcrumb" aria-label="Breadcrumb">
-            <a href={APPS_PATH} onClick={(e: MouseEvent) => {
-              if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return
-              e.preventDefault()
-              props.onOpenApps()
-            }}>
+            <a href={APPS_PATH} onClick={inPage(props.onOpenApps)}>
               Apps
             </a>
             <span aria-hidden="true"> / </span>
