@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest'
+import { pageKey, pathOf, routeOf, updatesPathOf } from '../../web/src/lib/app-routes'
 import { dismissBanner, isBannerDismissed } from '../../web/src/lib/banner-dismissal'
+import { dismissFailure, isFailureDismissed } from '../../web/src/lib/failure-dismissal'
 import { formatDuration, timeAgo, timeUntil } from '../../web/src/lib/time'
 
 function memoryStorage() {
@@ -8,17 +10,81 @@ function memoryStorage() {
 }
 
 describe('banner dismissal', () => {
-  test('hidden for the dismissed version, shown again for a newer one', () => {
+  test('hidden for the dismissed version of that app, shown again for a newer one', () => {
     const s = memoryStorage()
-    expect(isBannerDismissed('1.1.0', s)).toBe(false)
-    dismissBanner('1.1.0', s)
-    expect(isBannerDismissed('1.1.0', s)).toBe(true)
-    expect(isBannerDismissed('1.2.0', s)).toBe(false)
+    expect(isBannerDismissed('upkeep', '1.1.0', s)).toBe(false)
+    dismissBanner('upkeep', '1.1.0', s)
+    expect(isBannerDismissed('upkeep', '1.1.0', s)).toBe(true)
+    expect(isBannerDismissed('upkeep', '1.2.0', s)).toBe(false)
   })
-  test('a storage that throws shows the banner', () => {
+  test('per app: dismissing one app\'s version hides nothing of another app', () => {
+    const s = memoryStorage()
+    dismissBanner('upkeep', '1.1.0', s)
+    dismissBanner('notes', '3.1.0', s)
+    expect(isBannerDismissed('notes', '3.1.0', s)).toBe(true)
+    expect(isBannerDismissed('notes', '1.1.0', s)).toBe(false)
+    expect(isBannerDismissed('upkeep', '1.1.0', s)).toBe(true)
+    expect(isBannerDismissed('upkeep', '3.1.0', s)).toBe(false)
+  })
+  test("Upkeep's dismissal from before there were apps still counts, until a newer one replaces it", () => {
+    const s = memoryStorage()
+    s.setItem('upkeep.banner.dismissedVersion', '1.1.0')
+    expect(isBannerDismissed('upkeep', '1.1.0', s)).toBe(true)
+    expect(isBannerDismissed('notes', '1.1.0', s)).toBe(false)
+    dismissBanner('upkeep', '1.2.0', s)
+    expect(isBannerDismissed('upkeep', '1.2.0', s)).toBe(true)
+    expect(isBannerDismissed('upkeep', '1.1.0', s)).toBe(false)
+  })
+  test('a storage that throws, or holds something else under the key, shows the banner', () => {
     const broken = { getItem: () => { throw new Error('denied') }, setItem: () => { throw new Error('denied') } }
-    expect(isBannerDismissed('1.1.0', broken)).toBe(false)
-    expect(() => dismissBanner('1.1.0', broken)).not.toThrow()
+    expect(isBannerDismissed('upkeep', '1.1.0', broken)).toBe(false)
+    expect(() => dismissBanner('upkeep', '1.1.0', broken)).not.toThrow()
+    const odd = memoryStorage()
+    odd.setItem('upkeep.banner.dismissed', '["1.1.0"]')
+    expect(isBannerDismissed('upkeep', '1.1.0', odd)).toBe(false)
+    dismissBanner('upkeep', '1.1.0', odd)
+    expect(isBannerDismissed('upkeep', '1.1.0', odd)).toBe(true)
+  })
+})
+
+describe('failure dismissal', () => {
+  test('per app: dismissing the failure of one app keeps another app\'s failure', () => {
+    const s = memoryStorage()
+    dismissFailure('notes', 'u-notes-1', s)
+    expect(isFailureDismissed('notes', 'u-notes-1', s)).toBe(true)
+    expect(isFailureDismissed('upkeep', 'u-upkeep-1', s)).toBe(false)
+    dismissFailure('upkeep', 'u-upkeep-1', s)
+    expect(isFailureDismissed('notes', 'u-notes-1', s)).toBe(true)
+    expect(isFailureDismissed('notes', 'u-notes-2', s)).toBe(false)
+  })
+  test("Upkeep's dismissed failure from before there were apps is still dismissed", () => {
+    const s = memoryStorage()
+    s.setItem('upkeep.failure.dismissedUpdate', 'u-old')
+    expect(isFailureDismissed('upkeep', 'u-old', s)).toBe(true)
+    expect(isFailureDismissed('notes', 'u-old', s)).toBe(false)
+  })
+})
+
+describe('routes', () => {
+  test.each([
+    ['/', { page: 'overview' }],
+    ['/apps', { page: 'apps' }],
+    ['/apps/', { page: 'apps' }],
+    ['/settings/updates', { page: 'updates', app: 'upkeep' }],
+    ['/apps/notes', { page: 'updates', app: 'notes' }],
+    ['/apps/upkeep', { page: 'updates', app: 'upkeep' }],
+    ['/apps/notes/extra', { page: 'not-found' }],
+    ['/apps/%E0%A4%A', { page: 'not-found' }],
+    ['/nowhere', { page: 'not-found' }],
+  ])('%s', (path, route) => expect(routeOf(path)).toEqual(route))
+
+  test("an app's page address: Upkeep's stays Settings → Software Updates", () => {
+    expect(updatesPathOf('upkeep')).toBe('/settings/updates')
+    expect(updatesPathOf('notes')).toBe('/apps/notes')
+    expect(pathOf(routeOf('/apps/upkeep'))).toBe('/settings/updates')
+    expect(pathOf(routeOf('/apps/notes/'))).toBe('/apps/notes')
+    expect(pathOf({ page: 'not-found' })).toBeUndefined()
+    expect(pageKey(routeOf('/apps/notes'))).not.toBe(pageKey(routeOf('/settings/updates')))
   })
 })
 

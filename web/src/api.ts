@@ -66,6 +66,8 @@ export async function call<R extends AnyResponse>(fn: () => Promise<R>): Promise
 export type UpdatesStatus = Awaited<ReturnType<typeof api.updates>>
 export type SettingsView = Awaited<ReturnType<typeof api.settings>>
 export type HistoryEntries = Awaited<ReturnType<typeof api.history>>['entries']
+/** A line of the apps list: an app's status and last update, or the error of its broken definition. */
+export type AppSummary = Awaited<ReturnType<typeof api.apps>>['apps'][number]
 
 export const api = {
   health: () => call(() => client.api.health.$get()),
@@ -79,4 +81,47 @@ export const api = {
     call(() => client.api.settings.$put({ json: patch })),
   apply: (body: { version?: string; backup?: boolean }) => call(() => client.api.updates.apply.$post({ json: body })),
   history: () => call(() => client.api.updates.history.$get({ query: {} })),
+  apps: () => call(() => client.api.apps.$get()),
+}
+
+/** Upkeep's own name among the apps. */
+export const UPKEEP_APP = 'upkeep'
+
+/** The update routes of one app: the same calls, whichever app they are about. */
+export interface AppUpdatesApi {
+  name: string
+  updates(): Promise<UpdatesStatus>
+  check(): Promise<UpdatesStatus>
+  apply(body: { version?: string; backup?: boolean }): Promise<{ updateId: string }>
+  history(): Promise<{ entries: HistoryEntries }>
+  /** The event stream of its update runs (EventSource; not a typed route). */
+  eventsUrl(lastEventId?: number): string
+}
+
+const apis = new Map<string, AppUpdatesApi>()
+
+/**
+ * The API of one app's updates: Upkeep's own stay at /api/updates (today's routes), another
+ * app's are /api/apps/<name>/updates.
+ */
+export function appApi(name: string): AppUpdatesApi {
+  const known = apis.get(name)
+  if (known) return known
+  const events = name === UPKEEP_APP ? '/api/updates/events' : `/api/apps/${encodeURIComponent(name)}/updates/events`
+  const base = { name, eventsUrl: (last?: number) => `${events}${last ? `?lastEventId=${last}` : ''}` }
+  const param = { param: { app: name } }
+  const routes = client.api.apps[':app'].updates
+  const made: AppUpdatesApi =
+    name === UPKEEP_APP
+      ? { ...base, updates: api.updates, check: api.check, apply: api.apply, history: api.history }
+      : {
+          ...base,
+          updates: () => call(() => routes.$get(param)),
+          check: () => call(() => routes.check.$post(param)),
+          // The route reads its body itself (no validator), so its type names no `json`; the client still sends it.
+          apply: (body) => call(() => routes.apply.$post({ ...param, json: body } as typeof param)),
+          history: () => call(() => routes.history.$get(param)),
+        }
+  apis.set(name, made)
+  return made
 }

@@ -1,4 +1,5 @@
 import type { Child } from 'hono/jsx'
+import { inPage } from '../lib/in-page-link'
 
 export interface LayoutProps {
   path: string
@@ -11,16 +12,19 @@ export interface LayoutProps {
 
 const NAV = [
   { path: '/', label: 'Overview' },
+  { path: '/apps', label: 'Apps' },
   { path: '/settings/updates', label: 'Software Updates', section: 'Settings' },
 ]
 
+/** The page itself, or (for the Apps entry) a page below it: one app's page. */
+function current(item: string, path: string): 'page' | 'true' | undefined {
+  if (item === path) return 'page'
+  return item !== '/' && path.startsWith(item + '/') ? 'true' : undefined
+}
+
 /** Sidebar (banner, navigation, sign out) beside the page; a compact top bar on narrow screens. */
 export function Layout({ path, version, banner, onNavigate, onLogout, children }: LayoutProps) {
-  const link = (to: string) => (e: MouseEvent) => {
-    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return
-    e.preventDefault()
-    onNavigate(to)
-  }
+  const link = (to: string) => inPage(() => onNavigate(to))
   return (
     <div class="shell">
       <a class="skip-link" href="#main">
@@ -38,7 +42,7 @@ export function Layout({ path, version, banner, onNavigate, onLogout, children }
           {NAV.map((item) => (
             <>
               {item.section ? <div class="nav-heading">{item.section}</div> : null}
-              <a href={item.path} aria-current={path === item.path ? 'page' : undefined} onClick={link(item.path)}>
+              <a href={item.path} aria-current={current(item.path, path)} onClick={link(item.path)}>
                 {item.label}
               </a>
             </>

@@ -19,10 +19,12 @@ export interface RunPanelProps {
   onDismiss: () => void
   /** Installs the failed release again; absent when that is not offered. */
   onTryAgain?: () => void
+  /** The update restarts this server (Upkeep's own): once complete the page reloads onto the new version. */
+  reloads: boolean
 }
 
 /** The update being run, or the last one that failed: progress, steps, what went wrong, log. */
-export function RunPanel({ run, now, attempts, restarting, reconnecting, onDismiss, onTryAgain }: RunPanelProps) {
+export function RunPanel({ run, now, attempts, restarting, reconnecting, onDismiss, onTryAgain, reloads }: RunPanelProps) {
   const running = run.status === 'running'
   const elapsed = elapsedMs(run, now)
   const failed = isFailure(run)
@@ -39,7 +41,7 @@ export function RunPanel({ run, now, attempts, restarting, reconnecting, onDismi
         <h2 class="card-title" id="run-title">
           {running ? `Updating ${run.from ? `${run.from} → ` : ''}${run.to}` : outcomeTitle(run)}
         </h2>
-        {failed ? (
+        {failed || (run.status === 'complete' && !reloads) ? (
           <button type="button" onClick={onDismiss}>
             Dismiss
           </button>
@@ -53,7 +55,9 @@ export function RunPanel({ run, now, attempts, restarting, reconnecting, onDismi
               : reconnecting
                 ? `Connection to the server lost; reconnecting${attempts > 1 ? ` (attempt ${attempts})` : ''}… Last seen: ${activityOf(run)}`
                 : activityOf(run)
-            : `Reloading onto ${run.to}…`}
+            : reloads
+              ? `Reloading onto ${run.to}…`
+              : `${run.to} runs and answers its health check.`}
         </p>
       )}
       <ProgressBar value={progressOf(run, now)} tone={tone} label="Update progress" runId={run.updateId} />

@@ -1,22 +1,14 @@
-// The update banner can be dismissed for one version: it stays hidden across reloads until a
-// different (newer) latest version is published. Kept in localStorage, per browser.
+import { appMemory, type Storage } from './app-memory'
 
-const KEY = 'upkeep.banner.dismissedVersion'
+// The update banner can be dismissed for one version of one app: it stays hidden across reloads
+// until a different (newer) latest version of that app is published. Kept in localStorage, per browser.
 
-type Storage = Pick<globalThis.Storage, 'getItem' | 'setItem'>
+const memory = appMemory('upkeep.banner.dismissed', 'upkeep.banner.dismissedVersion')
 
-export function isBannerDismissed(latestVersion: string, storage: Storage = localStorage): boolean {
-  try {
-    return storage.getItem(KEY) === latestVersion
-  } catch {
-    return false // storage disabled: show the banner
-  }
+export function isBannerDismissed(app: string, latestVersion: string, storage?: Storage): boolean {
+  return memory.get(app, storage) === latestVersion
 }
 
-export function dismissBanner(latestVersion: string, storage: Storage = localStorage): void {
-  try {
-    storage.setItem(KEY, latestVersion)
-  } catch {
-    /* storage disabled: the banner comes back on the next load */
-  }
+export function dismissBanner(app: string, latestVersion: string, storage?: Storage): void {
+  memory.set(app, latestVersion, storage)
 }

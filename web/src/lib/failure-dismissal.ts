@@ -1,22 +1,14 @@
-// A failed update stays on the page (and in the banner) after reloads until it is dismissed;
-// dismissing it is remembered per update, in this browser.
+import { appMemory, type Storage } from './app-memory'
 
-const KEY = 'upkeep.failure.dismissedUpdate'
+// A failed update stays on its app's page (and in the banner) after reloads until it is
+// dismissed; dismissing it is remembered per app (its last dismissed update), in this browser.
 
-type Storage = Pick<globalThis.Storage, 'getItem' | 'setItem'>
+const memory = appMemory('upkeep.failure.dismissed', 'upkeep.failure.dismissedUpdate')
 
-export function isFailureDismissed(updateId: string, storage: Storage = localStorage): boolean {
-  try {
-    return storage.getItem(KEY) === updateId
-  } catch {
-    return false // storage disabled: keep showing it
-  }
+export function isFailureDismissed(app: string, updateId: string, storage?: Storage): boolean {
+  return memory.get(app, storage) === updateId
 }
 
-export function dismissFailure(updateId: string, storage: Storage = localStorage): void {
-  try {
-    storage.setItem(KEY, updateId)
-  } catch {
-    /* storage disabled: it comes back on the next load */
-  }
+export function dismissFailure(app: string, updateId: string, storage?: Storage): void {
+  memory.set(app, updateId, storage)
 }

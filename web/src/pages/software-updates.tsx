@@ -1,10 +1,13 @@
 import { useEffect, useState } from 'hono/jsx/dom'
-import { api, ApiError, type HistoryEntries, type SettingsView, type UpdatesStatus } from '../api'
+import { api, ApiError, appApi, type HistoryEntries, type SettingsView, type UpdatesStatus } from '../api'
 import { ConfirmDialog } from '../components/confirm-dialog'
 import { Hint } from '../components/hint'
 import { RunPanel } from '../components/run-panel'
+import { isUpToDate } from '../lib/app-state'
+import { APPS_PATH } from '../lib/app-routes'
 import { isFailure } from '../lib/run-outcome'
 import { capitalise, splitMessage } from '../lib/error-text'
+import { inPage } from '../lib/in-page-link'
 import { renderMarkdown } from '../lib/markdown'
 import { pendingUpdate } from '../lib/pending-update'
 import { formatDate, formatDuration, timeAgo, timeUntil } from '../lib/time'
@@ -12,6 +15,10 @@ import type { RunView } from '../lib/update-progress'
 import type { JustUpdated } from '../lib/use-update-run'
 
 export interface SoftwareUpdatesProps {
+  /** The app this page is about; Upkeep itself (`self`) has its update source settings here too. */
+  app: string
+  label: string
+  self: boolean
   status: UpdatesStatus | undefined
   statusError: ApiError | null
   refresh: (next?: UpdatesStatus) => Promise<unknown>
@@ -29,7 +36,10 @@ export interface SoftwareUpdatesProps {
   /** Open the confirmation right away (the banner's "Update now"). */
   confirmOnOpen: boolean
   onConfirmShown: () => void
-  onDismissFailure: () => void
+  /** Forgets the ended run shown (a failure, or another app's completed update). */
+  onDismissRun: () => void
+  /** Opens the apps list (the way back from another app's page). */
+  onOpenApps: () => void
 }
 
 const SOURCE_FROM: Record<string, string> = {
@@ -45,15 +55,17 @@ function errorText(err: unknown): Message {
   return { message: String(err) }
 }
 
+type HintPage = 'software-updates' | 'other'
+
 /** A notice of an error: the headline as a sentence, the hint with its commands as code. */
-function ErrorNotice({ kind, title, error, testid }: { kind: 'error' | 'warn'; title?: string; error: Message; testid?: string }) {
+function ErrorNotice({ kind, title, error, testid, page }: { kind: 'error' | 'warn'; title?: string; error: Message; testid?: string; page: HintPage }) {
   return (
     <div class={`notice ${kind}`} role={kind === 'error' ? 'alert' : 'status'} data-testid={testid}>
       <strong>{title ?? capitalise(splitMessage(error.message).headline)}</strong>
       {title ? <div>{capitalise(splitMessage(error.message).headline)}</div> : null}
       {error.hint ? (
         <div>
-          <Hint hint={error.hint} page="software-updates" />
+          <Hint hint={error.hint} page={page} />
         </div>
       ) : null}
     </div>
@@ -61,7 +73,10 @@ function ErrorNotice({ kind, title, error, testid }: { kind: 'error' | 'warn'; t
 }
 
 export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
-  const { status, run } = props
+  const { status, run, self } = props
+  const appUpdates = appApi(props.app)
+  // "Under Update source below" is where Upkeep's own settings are; another app's hints stay as they are.
+  const hintPage: HintPage = self ? 'software-updates' : 'other'
   const [checking, setChecking] = useState(false)
   const [actionError, setActionError] = useState<Message | null>(null)
   /** Set when "Update now" found another update running: said while that one runs, never after. */
@@ -89,7 +104,7 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
     setChecking(true)
     setActionError(null)
     try {
-      await props.refresh(await api.check())
+      await props.refresh(await appUpdates.check())
     } catch (err) {
       setActionError(errorText(err))
     } finally {
@@ -102,7 +117,7 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
     setActionError(null)
     setJoinedRun(false)
     try {
-      const { updateId } = await api.apply({ version, backup: true })
+      const { updateId } = await appUpdates.apply({ version, backup: true })
       props.follow(updateId)
     } catch (err) {
       if (err instanceof ApiError && err.code === 'UPDATE_RUNNING') {
@@ -122,8 +137,24 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
 
   return (
     <>
-      <h1>Software Updates</h1>
-      <p class="lede">Keep this app up to date. Updates back up your data first and roll back by themselves if the new version does not start.</p>
+      {self ? (
+        <>
+          <h1>Software Updates</h1>
+          <p class="lede">Keep this app up to date. Updates back up your data first and roll back by themselves if the new version does not start.</p>
+        </>
+      ) : (
+        <>
+          <nav class="breadcrumb" aria-label="Breadcrumb">
+            <a href={APPS_PATH} onClick={inPage(props.onOpenApps)}>
+              Apps
+            </a>
+            <span aria-hidden="true"> / </span>
+            <span aria-current="page">{props.label}</span>
+          </nav>
+          <h1>{props.label}</h1>
+          <p class="lede">Software updates of {props.label}. Each update backs up its data first and rolls back by itself if the new version does not start.</p>
+        </>
+      )}
 
       {props.justUpdated ? (
         <div class="notice ok" role="status" data-testid="updated-notice">
@@ -132,17 +163,17 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
           {props.justUpdated.durationMs !== undefined ? ` in ${formatDuration(props.justUpdated.durationMs)}` : ''}; the new version answers its health check.
         </div>
       ) : null}
-      {actionError ? <ErrorNotice kind="error" error={actionError} testid="action-error" /> : null}
+      {actionError ? <ErrorNotice kind="error" error={actionError} testid="action-error" page={hintPage} /> : null}
       {joinedRun && run?.status === 'running' ? (
         <div class="notice info" role="status" data-testid="joined-run">
           An update was already running (started elsewhere); its progress is shown below.
         </div>
       ) : null}
-      {props.statusError ? <ErrorNotice kind="error" title="Could not load the update status" error={props.statusError} /> : null}
+      {props.statusError ? <ErrorNotice kind="error" title="Could not load the update status" error={props.statusError} page={hintPage} /> : null}
       {status?.running?.state === 'interrupted' ? (
         <div class="notice warn" role="status">
           <strong>An update {status.running.to ? `to ${status.running.to} ` : ''}stopped before it finished</strong>
-          The next update finishes or rolls it back first; on the server, <code>upkeep recover</code> does it now.
+          The next update finishes or rolls it back first; on the server, <code>{self ? 'upkeep recover' : `upkeep --app ${props.app} recover`}</code> does it now.
         </div>
       ) : null}
 
@@ -153,7 +184,8 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
           attempts={props.attempts}
           restarting={props.restarting}
           reconnecting={props.reconnecting}
-          onDismiss={props.onDismissFailure}
+          reloads={self}
+          onDismiss={props.onDismissRun}
           onTryAgain={isFailure(run) && run.kind === 'update' && run.to && !busy ? () => setConfirm({ version: run.to }) : undefined}
         />
       ) : null}
@@ -167,7 +199,7 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
             {checking ? 'Checking…' : 'Check for updates'}
           </button>
         </div>
-        {status ? <StatusFacts status={status} now={props.now} /> : <p class="muted">Loading…</p>}
+        {status ? <StatusFacts status={status} now={props.now} self={self} label={props.label} hintPage={hintPage} /> : <p class="muted">Loading…</p>}
       </section>
 
       {status?.updateAvailable && latest ? (
@@ -222,7 +254,7 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
         </section>
       ) : null}
 
-      <SourceCard status={status} onSaved={() => props.refresh()} />
+      {self ? <SourceCard status={status} onSaved={() => props.refresh()} /> : null}
 
       <section class="card" aria-labelledby="history-title">
         <h2 class="card-title" id="history-title">
@@ -241,9 +273,15 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
         {confirm && failedEarlier(confirm.version) ? (
           <p class="notice warn">The last attempt to install {confirm.version} failed. Unless its cause was on this server (network, disk space), it fails the same way again.</p>
         ) : null}
-        <p>
-          Upkeep will back up <code>data/</code>, install {confirm?.version} and restart the app. It is unavailable for a few seconds while it restarts.
-        </p>
+        {self ? (
+          <p>
+            Upkeep will back up <code>data/</code>, install {confirm?.version} and restart the app. It is unavailable for a few seconds while it restarts.
+          </p>
+        ) : (
+          <p>
+            Upkeep will back up the data of {props.label}, install {confirm?.version} and restart {props.label}. It is unavailable for a few seconds while it restarts.
+          </p>
+        )}
         <p class="muted">If the new version does not come up healthy, the previous version and its data are restored automatically.</p>
       </ConfirmDialog>
     </>
@@ -251,25 +289,37 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
 }
 
 /** Version, commit, when releases were checked, and whether that answer can be trusted. */
-function StatusFacts({ status, now }: { status: UpdatesStatus; now: number }) {
+function StatusFacts({ status, now, self, label, hintPage }: { status: UpdatesStatus; now: number; self: boolean; label: string; hintPage: HintPage }) {
   const checkError = status.error && status.error.code !== 'RATE_LIMITED' && !status.checksDisabled ? status.error : null
   // "Up to date" only from a complete answer of the configured repository's releases.
-  const upToDate = !status.updateAvailable && !status.checksDisabled && status.source && status.checkedAt && status.via === 'api' && !checkError
+  const upToDate = isUpToDate(status)
+  // Another app whose definition names a git remote: its tags are the whole answer, not a fallback.
+  const tagsByDefinition = !self && status.via === 'git' && status.source?.from === 'definition' && !checkError
   return (
     <>
       <dl class="facts">
         <dt>Version</dt>
-        <dd data-testid="current-version">{status.current.version}</dd>
+        <dd data-testid="current-version">
+          {status.current.version === 'unknown' && !self ? `Not known until Upkeep has installed or updated ${label}` : status.current.version}
+        </dd>
         <dt>Commit</dt>
         <dd class="mono" title={status.current.commit}>
           {status.current.commit.slice(0, 12)}
         </dd>
+        {!self && status.source ? (
+          <>
+            <dt>Releases from</dt>
+            <dd class="mono" data-testid="release-source">
+              {status.source.repo}
+            </dd>
+          </>
+        ) : null}
         <dt>Last checked</dt>
         <dd data-testid="last-checked">
           {status.checksDisabled
             ? 'Never: checks are disabled (UPDATE_CHECK_DISABLED=true), this server never contacts GitHub.'
             : status.checkedAt
-              ? `${timeAgo(status.checkedAt, now)}${status.via === 'git' ? ' (tags of the git remote origin; GitHub could not be reached)' : ''}`
+              ? `${timeAgo(status.checkedAt, now)}${status.via === 'git' && !tagsByDefinition ? ' (tags of the git remote origin; GitHub could not be reached)' : ''}`
               : 'Not yet'}
         </dd>
         {!status.checksDisabled && status.nextCheckAt && status.error?.code === 'RATE_LIMITED' ? (
@@ -283,18 +333,24 @@ function StatusFacts({ status, now }: { status: UpdatesStatus; now: number }) {
       </dl>
       {checkError ? (
         <div class="notice warn" role="status" data-testid="check-error">
-          <strong>{status.source ? 'The last check for updates failed' : 'Upkeep does not know where updates come from'}</strong>
+          <strong>{status.source ? 'The last check for updates failed' : self ? 'Upkeep does not know where updates come from' : `Upkeep does not know where updates of ${label} come from`}</strong>
           <div>{capitalise(splitMessage(checkError.message).headline)}</div>
           {checkError.hint ? (
             <div>
-              <Hint hint={checkError.hint} page="software-updates" />
+              <Hint hint={checkError.hint} page={hintPage} />
             </div>
           ) : null}
         </div>
       ) : null}
       {status.via === 'git' && !status.checksDisabled ? (
         <p class="muted" data-testid="via-git">
-          The versions offered here are the release tags of this checkout's git remote <code>origin</code>, not the GitHub Releases of {status.source ? <code>{status.source.repo}</code> : 'the repository'}, and come without release notes.
+          {tagsByDefinition ? (
+            <>The versions offered here are the release tags of its git remote, as its definition says; they come without release notes.</>
+          ) : (
+            <>
+              The versions offered here are the release tags of {self ? "this checkout's" : 'the checkout’s'} git remote <code>origin</code>, not the GitHub Releases of {status.source ? <code>{status.source.repo}</code> : 'the repository'}, and come without release notes.
+            </>
+          )}
         </p>
       ) : null}
       <p data-testid="update-state">
@@ -302,11 +358,13 @@ function StatusFacts({ status, now }: { status: UpdatesStatus; now: number }) {
           ? `You are up to date: ${status.current.version} is the newest release of ${status.source!.repo}.`
           : status.updateAvailable || status.checksDisabled
             ? null
-            : !status.source
-              ? 'Whether a newer version exists is not known: set where updates come from under Update source below.'
-              : checkError || status.via === 'git'
-                ? 'Whether a newer version exists is not known until GitHub answers.'
-                : 'Not checked yet.'}
+            : !self && (!status.source || checkError)
+              ? `Whether a newer version exists is not known until the release list of ${label} can be read.`
+              : !status.source
+                ? 'Whether a newer version exists is not known: set where updates come from under Update source below.'
+                : checkError || status.via === 'git'
+                  ? 'Whether a newer version exists is not known until GitHub answers.'
+                  : 'Not checked yet.'}
       </p>
     </>
   )
