@@ -139,7 +139,8 @@ export const build: Step = {
       return { commands, seeded, outputs: j.to.outputs }
     }
 
-    const outDir = plan.output === '{out}' ? out : path.join(staging, plan.output)
+    const whole = plan.output === '.'
+    const outDir = plan.output === '{out}' ? out : whole ? staging : path.join(staging, plan.output)
     if (!(await readdir(outDir).then((names) => names.length > 0, () => false))) {
       throw new UpdateError('BUILD_FAILED', `the build produced nothing in ${plan.output === '{out}' ? 'its output directory ({out})' : plan.output}`, {
         step: 'build',
@@ -171,6 +172,8 @@ export const build: Step = {
     const release = await releaseDirFor(ctx, j.to.tag)
     await rm(release, { recursive: true, force: true })
     await rename(outDir, release)
+    // The whole checkout as the release: it is no worktree any more (git forgets it below).
+    if (whole) await rm(path.join(release, '.git'), { force: true })
     j.to.release = release
     await ctx.save()
     await cleanStaging(ctx, j.to.tag)

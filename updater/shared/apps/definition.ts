@@ -35,7 +35,7 @@ export interface BuildDefinition {
    * creates beside the tracked files (node_modules, dist…) is swapped in at the switch.
    */
   layout: 'releases' | 'in-place'
-  /** `releases` only: where the finished build is, `{out}` (a directory the updater chooses) or a path inside the checkout. */
+  /** `releases` only: where the finished build is: `{out}` (a directory the updater chooses), `.` (the built checkout itself, without .git) or a path inside it. */
   output: string
   /** Added to the build's clean environment. */
   env: Record<string, string>
@@ -182,7 +182,7 @@ function parseBuild(p: Problems, v: unknown): BuildDefinition {
   const layout = b.layout ?? 'releases'
   if (layout !== 'releases' && layout !== 'in-place') p.add('build.layout', `must be "releases" or "in-place", got ${JSON.stringify(layout)}`)
   const output = b.output ?? '{out}'
-  if (typeof output !== 'string' || (output !== '{out}' && !isInsidePath(output))) p.add('build.output', 'must be "{out}" or a relative path inside the checkout, e.g. "dist"')
+  if (typeof output !== 'string' || (output !== '{out}' && output !== '.' && !isInsidePath(output))) p.add('build.output', 'must be "{out}", "." (the whole built checkout) or a relative path inside the checkout, e.g. "dist"')
   if (layout === 'in-place' && b.output !== undefined) p.add('build.output', 'is for the "releases" layout only: an in-place build stays in the checkout')
   return {
     commands,
