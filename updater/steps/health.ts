@@ -1,3 +1,4 @@
+import path from 'node:path'
 import { UpdateError } from '../shared/errors'
 import { versionFromDescribe } from '../shared/version'
 import type { HealthAnswer } from '../adapters/http'
@@ -66,12 +67,12 @@ export async function waitHealthy(ctx: StepContext, target: HealthTarget): Promi
       (state.active === 'inactive' && elapsed > INACTIVE_GRACE_MS)
     if (crashed) {
       const logs = await ctx.services.recentLogs(20)
-      const what = state.unit ?? (ctx.services.kind === 'systemd' ? ctx.services.units.join(', ') : 'the app')
+      const what = state.unit ?? (ctx.services.kind === 'systemd' ? ctx.services.units.join(', ') : ctx.app.name === 'upkeep' ? 'the server' : 'the app')
       const how =
         state.exitStatus !== undefined ? `exited with status ${state.exitStatus}` : state.active === 'failed' ? `has exited (${state.subState})` : `is ${state.active} (${state.subState})`
       throw new UpdateError('HEALTH_CHECK_FAILED', `${target.version} is not running: ${what} ${how}${logs.length ? `; output:\n${logs.join('\n')}` : ''}`, {
         step: target.step,
-        hint: ctx.services.kind === 'systemd' ? `See journalctl ${ctx.services.units.map((u) => `-u ${u}`).join(' ')} -e` : `See ${ctx.paths.logs}`,
+        hint: ctx.services.kind === 'systemd' ? `See journalctl ${ctx.services.units.map((u) => `-u ${u}`).join(' ')} -e` : `See ${path.join(ctx.paths.logs, ctx.app.name === 'upkeep' ? 'server.log' : 'app.log')}`,
       })
     }
     if (now >= deadline) {
