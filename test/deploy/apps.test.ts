@@ -215,7 +215,7 @@ describe('Upkeep and three apps nobody here wrote, on one host', () => {
     expect(JSON.parse((await httpGet(ports.go, '/healthz')).body)).toMatchObject({ build: { version: '1.1.0' } })
     const note = await sha(`${go.dataDir}/note.txt`)
     const broken = await update(go.name, '1.2.0')
-    expect(broken).toMatchObject({ status: 'rolled_back', error: { code: 'HEALTH_CHECK_FAILED' } })
+    expect(broken, JSON.stringify(broken.error)).toMatchObject({ status: 'rolled_back', error: { code: 'HEALTH_CHECK_FAILED' } })
     expect(JSON.parse((await httpGet(ports.go, '/healthz')).body)).toMatchObject({ build: { version: '1.1.0' } })
     expect(await sha(`${go.dataDir}/note.txt`)).toBe(note)
     for (const f of GO_APP.migrationFiles) expect((await sb.exec('test', ['-e', `${go.dataDir}/${f}`])).code, f).toBe(1)
@@ -232,7 +232,7 @@ describe('Upkeep and three apps nobody here wrote, on one host', () => {
     expect((await sb.execOk('readlink', [`${seeds.checkout}/current`])).trim()).toBe('.upkeep/releases/v1.1.0')
 
     const broken = await update(seeds.name, '1.2.0')
-    expect(broken).toMatchObject({ status: 'rolled_back', error: { code: 'HEALTH_CHECK_FAILED' } })
+    expect(broken, JSON.stringify(broken.error)).toMatchObject({ status: 'rolled_back', error: { code: 'HEALTH_CHECK_FAILED' } })
     expect(broken.error?.message).toContain('seeds-frontend.service')
     expect((await sb.execOk('readlink', [`${seeds.checkout}/current`])).trim()).toBe('.upkeep/releases/v1.1.0')
     for (const u of seeds.units) expect((await sb.execOk('systemctl', ['is-active', u])).trim(), u).toBe('active')
