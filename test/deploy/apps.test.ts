@@ -1,17 +1,14 @@
-import { execFileSync } from 'node:child_process'
-import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { AppSummary } from '../../server/services/apps'
 import type { HistoryEntry } from '../../updater/shared/history'
 import { startClientLoop, type ClientLoop } from '../support/client-loop'
-import { git } from '../support/git-fixtures'
-import { createGoAppOrigin, GO_APP } from '../support/go-app'
+import { defineApps, hostGoApp, hostSeeds, hostTileServer, type HostedApp } from '../support/apps-sandbox'
+import { GO_APP } from '../support/go-app'
 import { INSTALL_DIR, startUpkeepSandbox, type UpkeepSandbox } from '../support/installed-upkeep'
-import { createNpmAppOrigin } from '../support/npm-app-origin'
 import { freePort } from '../support/run'
 import type { Sandbox } from '../support/sandbox'
-import { NODE_APP, nodeAppUnit } from '../support/third-party-apps'
-import { createTwoUnitOrigin, TWO_UNIT_APP, twoUnitUnits } from '../support/two-unit-app'
+import { NODE_APP } from '../support/third-party-apps'
+import { TWO_UNIT_APP } from '../support/two-unit-app'
 import { upkeepApi, type UpkeepApi } from '../support/upkeep-api'
 
 // Issue 11, must show 1, 2 and 5, on one host (a systemd sandbox): Upkeep itself, installed by
@@ -27,27 +24,17 @@ import { upkeepApi, type UpkeepApi } from '../support/upkeep-api'
 // leave them: nothing is added or changed.
 
 const ADMIN_PASSWORD = 'correct horse battery staple'
-const NODE = '/usr/bin/node'
-
-interface AppSetup {
-  name: string
-  user: string
-  checkout: string
-  dataDir: string
-  units: string[]
-}
 
 describe('Upkeep and three apps nobody here wrote, on one host', () => {
   let box: UpkeepSandbox
   let sb: Sandbox
   let api: UpkeepApi
   const ports = { tile: 0, go: 0, seedsBackend: 0, seedsFrontend: 0 }
-  const tile: AppSetup = { name: 'tileserver', user: 'tileserver', checkout: '/srv/tileserver', dataDir: '/var/lib/tileserver/data', units: ['tileserver.service'] }
-  const go: AppSetup = { name: 'notes', user: 'notes', checkout: '/srv/notes', dataDir: '/var/lib/notes/data', units: ['notes.service'] }
-  const seeds: AppSetup = { name: 'seeds', user: 'seeds', checkout: '/srv/seeds', dataDir: '/var/lib/seeds/data', units: ['seeds-backend.service', 'seeds-frontend.service'] }
+  let tile: HostedApp
+  let go: HostedApp
+  let seeds: HostedApp
   let loop: ClientLoop | undefined
 
-  const asUser = (user: string, script: string, timeoutMs = 600_000) => sb.execOk('runuser', ['-u', user, '--', 'sh', '-c', script], { timeoutMs })
   const mainPid = (unit: string) => box.mainPid(unit)
   const mainPids = async () => Object.fromEntries(await Promise.all([...tile.units, ...go.units, ...seeds.units, 'upkeep.service'].map(async (u) => [u, await mainPid(u)] as const)))
   const get = async <T>(p: string) => api.get<T>(p)
@@ -68,23 +55,13 @@ describe('Upkeep and three apps nobody here wrote, on one host', () => {
     throw new Error(`${app} update ${id} did not end within ${timeoutMs} ms:\n${log.stdout}`)
   }
   const update = async (app: string, version: string) => waitFor(app, await apply(app, version))
+  /** Every file of a data dir with its sha256, as the app's user sees it. */
+  const dataDigest = (dir: string) => sb.sh(`cd ${dir} && find . -type f | sort | xargs -r sha256sum`)
   const sha = (file: string) => sb.execOk('sha256sum', [file]).then((o) => o.split(' ')[0]!)
   const httpGet = async (port: number, p: string) => {
     const res = await fetch(`http://127.0.0.1:${port}${p}`, { signal: AbortSignal.timeout(5000) })
     return { status: res.status, body: await res.text() }
   }
-
-  const definition = (o: AppSetup & { build: object; health: object; source?: object }) => ({
-    schema: 1,
-    name: o.name,
-    checkout: o.checkout,
-    user: o.user,
-    source: o.source ?? { git: 'origin' },
-    build: o.build,
-    run: { units: o.units },
-    health: o.health,
-    data: { paths: [o.dataDir] },
-  })
 
   beforeAll(async () => {
     box = await startUpkeepSandbox({ label: 'apps' })
@@ -93,66 +70,10 @@ describe('Upkeep and three apps nobody here wrote, on one host', () => {
     await sb.writeFile('/etc/upkeep/upkeep.env', 'GITHUB_API_URL=http://127.0.0.1:9\n', '600')
     const installed = await box.installRelease('v1.0.0', [], { UPKEEP_ADMIN_PASSWORD: ADMIN_PASSWORD })
     if (installed.code !== 0) throw new Error(`install.sh failed:\n${installed.stdout}\n${installed.stderr}`)
-
-    // The apps' origins, served beside Upkeep's.
-    const tileOrigin = await createNpmAppOrigin(box.work, { pkg: NODE_APP.pkg, versions: [NODE_APP.versions.install, NODE_APP.versions.next, NODE_APP.versions.later] })
-    const broken = path.join(box.work, 'tile-broken')
-    git(box.work, ['clone', '-q', tileOrigin.bare, broken])
-    git(broken, ['checkout', '-q', `v${NODE_APP.versions.later}`])
-    git(broken, ['rm', '-q', 'src/serve_font.js'])
-    git(broken, ['commit', '-q', '-m', `${NODE_APP.pkg} ${NODE_APP.versions.later} without src/serve_font.js (a publishing mistake)`])
-    git(broken, ['tag', '-a', 'v5.6.1', '-m', 'broken on purpose: a file left out'])
-    git(broken, ['push', '-q', 'origin', 'v5.6.1'])
-    await createGoAppOrigin(box.work)
-    await createTwoUnitOrigin(box.work)
-    execFileSync('chmod', ['-R', 'a+rX', box.work])
-    const url = (name: string) => box.git.url(name)
-
-    // What each app's operator did before Upkeep: a user, a checkout, a build, data, a unit.
-    for (const a of [tile, go, seeds]) {
-      const home = path.dirname(a.dataDir)
-      await sb.execOk('useradd', ['--system', '--create-home', '--home-dir', home, '--shell', '/usr/sbin/nologin', a.user])
-      await sb.execOk('install', ['-d', '-o', a.user, '-g', a.user, a.checkout, a.dataDir])
-    }
-    await asUser(tile.user, `git clone -q ${url(path.basename(tileOrigin.bare))} ${tile.checkout} && cd ${tile.checkout} && git checkout -q v${NODE_APP.versions.install} && npm_config_nodedir=/usr npm install --omit=dev --no-audit --no-fund --loglevel=error`)
-    // TileServer's data: an MBTiles (SQLite) tile set, imported with the sqlite3 tool.
-    await asUser(tile.user, `sqlite3 ${tile.dataDir}/tiles.mbtiles "CREATE TABLE metadata (name text, value text); CREATE TABLE tiles (zoom_level integer, tile_column integer, tile_row integer, tile_data blob); INSERT INTO metadata VALUES ('name','t'),('format','png'),('minzoom','0'),('maxzoom','0'),('bounds','-180,-85,180,85'),('center','0,0,0'); INSERT INTO tiles VALUES (0,0,0,X'89504e470d0a1a0a');"`)
-    await asUser(go.user, `git clone -q ${url('go-app.git')} ${go.checkout} && cd ${go.checkout} && git checkout -q v1.0.0 && GOPROXY=off GOTOOLCHAIN=local sh build.sh && echo 'hello' > ${go.dataDir}/note.txt`)
-    await asUser(seeds.user, `git clone -q ${url('two-unit-app.git')} ${seeds.checkout} && cd ${seeds.checkout} && git checkout -q v1.0.0 && echo 'seeds' > ${seeds.dataDir}/seeds.txt`)
-    await sb.writeFile('/etc/systemd/system/tileserver.service', nodeAppUnit({ user: tile.user, checkout: tile.checkout, port: ports.tile, dataDir: tile.dataDir, node: NODE }))
-    await sb.writeFile(
-      '/etc/systemd/system/notes.service',
-      `[Unit]\nDescription=Notes (Go)\n\n[Service]\nUser=${go.user}\nWorkingDirectory=${go.checkout}\nExecStart=${go.checkout}/${GO_APP.binary}\n${Object.entries(GO_APP.env(ports.go, go.dataDir)).map(([k, v]) => `Environment=${k}=${v}`).join('\n')}\nRestart=on-failure\nRestartSec=1\n\n[Install]\nWantedBy=multi-user.target\n`,
-    )
-    const units = twoUnitUnits({ name: 'seeds', user: seeds.user, checkout: seeds.checkout, dataDir: seeds.dataDir, backendPort: ports.seedsBackend, frontendPort: ports.seedsFrontend, node: NODE })
-    await sb.writeFile('/etc/systemd/system/seeds-backend.service', units.backend)
-    await sb.writeFile('/etc/systemd/system/seeds-frontend.service', units.frontend)
-
-    // Their definitions (what `upkeep app add` writes) and the updater's access to their paths.
-    const defs = [
-      definition({
-        ...tile,
-        build: { layout: 'in-place', commands: NODE_APP.installCommands, env: { npm_config_nodedir: '/usr' }, seed: ['node_modules'], timeoutSeconds: 900 },
-        health: { url: `http://127.0.0.1:${ports.tile}${NODE_APP.healthPath}`, version: null, timeoutSeconds: 120 },
-      }),
-      definition({
-        ...go,
-        build: { layout: 'in-place', commands: GO_APP.buildCommands, env: GO_APP.buildEnv },
-        health: { url: `http://127.0.0.1:${ports.go}${GO_APP.healthPath}`, version: { jsonPointer: GO_APP.versionPointer } },
-      }),
-      definition({
-        ...seeds,
-        build: { layout: 'releases', output: '.', commands: [TWO_UNIT_APP.buildCommands.backend, TWO_UNIT_APP.buildCommands.frontend], env: TWO_UNIT_APP.buildEnv },
-        health: { url: `http://127.0.0.1:${ports.seedsBackend}${TWO_UNIT_APP.healthPath}`, version: { jsonPointer: TWO_UNIT_APP.versionPointer } },
-      }),
-    ]
-    await sb.execOk('install', ['-d', '-m', '0755', '/etc/upkeep/apps'])
-    for (const d of defs) await sb.writeFile(`/etc/upkeep/apps/${d.name}.json`, JSON.stringify(d, null, 2), '644')
-    const paths = [tile, go, seeds].flatMap((a) => [a.checkout, path.dirname(a.dataDir)]).join(' ')
-    for (const unit of ['upkeep-updater.service', 'upkeep-recover.service']) {
-      await sb.writeFile(`/etc/systemd/system/${unit}.d/50-apps.conf`, `[Service]\nReadWritePaths=${paths}\n`)
-    }
-    await sb.execOk('systemctl', ['daemon-reload'])
+    tile = await hostTileServer(box, ports.tile)
+    go = await hostGoApp(box, ports.go)
+    seeds = await hostSeeds(box, ports.seedsBackend, ports.seedsFrontend)
+    await defineApps(box, [tile, go, seeds])
     await sb.execOk('systemctl', ['start', 'tileserver.service', 'notes.service'])
     api = await upkeepApi(`http://127.0.0.1:${box.port}`, ADMIN_PASSWORD)
     // The seeds app's first deploy goes through Upkeep: a forced update to its first release
@@ -209,16 +130,31 @@ describe('Upkeep and three apps nobody here wrote, on one host', () => {
     expect(await sha(`${tile.dataDir}/tiles.mbtiles`)).toBe(data)
   }, 900_000)
 
-  test('the Go app: 1.0.0 → 1.1.0, then 1.2.0 (migrates its data, then exits) rolled back with its data restored', async () => {
+  test('two apps at once: both run side by side, each under its own lock; a second request for a running app is refused (409)', async () => {
     const before = await mainPids()
-    expect(await update(go.name, '1.1.0')).toMatchObject({ status: 'complete' })
+    const [goId, tileId] = [await apply(go.name, '1.1.0'), await apply(tile.name, NODE_APP.versions.later)]
+    expect((await api.post(`/api/apps/${tile.name}/updates/apply`, { version: NODE_APP.versions.later })).status).toBe(409)
+    const [g, t] = await Promise.all([waitFor(go.name, goId), waitFor(tile.name, tileId)])
+    expect(g, JSON.stringify(g.error)).toMatchObject({ status: 'complete', to: { version: '1.1.0' } })
+    expect(t, JSON.stringify(t.error)).toMatchObject({ status: 'complete', to: { version: NODE_APP.versions.later } })
+    // They overlapped in time: neither waited for the other.
+    expect(Date.parse(g.startedAt)).toBeLessThan(Date.parse(t.finishedAt))
+    expect(Date.parse(t.startedAt)).toBeLessThan(Date.parse(g.finishedAt))
     expect(JSON.parse((await httpGet(ports.go, '/healthz')).body)).toMatchObject({ build: { version: '1.1.0' } })
-    const note = await sha(`${go.dataDir}/note.txt`)
+    const after = await mainPids()
+    for (const u of [...seeds.units, 'upkeep.service']) expect(after[u], u).toBe(before[u])
+  }, 900_000)
+
+  test('the Go app: 1.2.0 (migrates its data, then exits) is rolled back with its data restored', async () => {
+    const before = await mainPids()
+    const data = await dataDigest(go.dataDir)
     const broken = await update(go.name, '1.2.0')
     expect(broken, JSON.stringify(broken.error)).toMatchObject({ status: 'rolled_back', error: { code: 'HEALTH_CHECK_FAILED' } })
     expect(JSON.parse((await httpGet(ports.go, '/healthz')).body)).toMatchObject({ build: { version: '1.1.0' } })
-    expect(await sha(`${go.dataDir}/note.txt`)).toBe(note)
-    for (const f of GO_APP.migrationFiles) expect((await sb.exec('test', ['-e', `${go.dataDir}/${f}`])).code, f).toBe(1)
+    // What 1.2.0 migrated is gone again: the data is as it was, and the migrated data kept aside.
+    expect(await dataDigest(go.dataDir)).toBe(data)
+    expect(broken.dataAside).toBeDefined()
+    for (const f of GO_APP.migrationFiles) expect((await sb.exec('test', ['-e', `${broken.dataAside}/var/lib/notes/data/${f}`])).code, f).toBe(0)
     const after = await mainPids()
     for (const u of ['tileserver.service', ...seeds.units, 'upkeep.service']) expect(after[u], u).toBe(before[u])
   }, 600_000)
@@ -231,24 +167,15 @@ describe('Upkeep and three apps nobody here wrote, on one host', () => {
     expect(JSON.parse((await httpGet(ports.seedsBackend, '/api/health')).body)).toMatchObject({ version: '1.1.0' })
     expect((await sb.execOk('readlink', [`${seeds.checkout}/current`])).trim()).toBe('.upkeep/releases/v1.1.0')
 
+    const data = await dataDigest(seeds.dataDir)
     const broken = await update(seeds.name, '1.2.0')
     expect(broken, JSON.stringify(broken.error)).toMatchObject({ status: 'rolled_back', error: { code: 'HEALTH_CHECK_FAILED' } })
     expect(broken.error?.message).toContain('seeds-frontend.service')
     expect((await sb.execOk('readlink', [`${seeds.checkout}/current`])).trim()).toBe('.upkeep/releases/v1.1.0')
     for (const u of seeds.units) expect((await sb.execOk('systemctl', ['is-active', u])).trim(), u).toBe('active')
     expect(JSON.parse((await httpGet(ports.seedsBackend, '/api/health')).body)).toMatchObject({ version: '1.1.0' })
-    for (const f of TWO_UNIT_APP.migrationFiles) expect((await sb.exec('test', ['-e', `${seeds.dataDir}/${f}`])).code, f).toBe(1)
+    expect(await dataDigest(seeds.dataDir)).toBe(data)
   }, 600_000)
-
-  test('two apps at once run side by side, each under its own lock; a second request for a running app is refused (409)', async () => {
-    const goId = await apply(go.name, '1.1.0').catch((e: Error) => e.message)
-    // 1.1.0 runs already: not newer, refused in preflight. A real update runs beside it:
-    const tileId = await apply(tile.name, NODE_APP.versions.later)
-    expect((await api.post(`/api/apps/${tile.name}/updates/apply`, { version: NODE_APP.versions.later })).status).toBe(409)
-    const [g, t] = await Promise.all([typeof goId === 'string' && goId.length < 40 ? waitFor(go.name, goId) : Promise.resolve(undefined), waitFor(tile.name, tileId)])
-    if (g) expect(g).toMatchObject({ status: 'failed', error: { code: 'NOT_NEWER' } })
-    expect(t).toMatchObject({ status: 'complete' })
-  }, 900_000)
 
   test('Upkeep updates itself beside them: 1.0.0 → 1.1.0, the apps keep running; its clients saw no error while the apps restarted', async () => {
     const before = await mainPids()
