@@ -423,26 +423,46 @@ async function moveData(dir: string, to: string, exclude: readonly string[]): Pr
   }
 }
 
+/** rename(2), or a copy and a delete where the two paths are on different filesystems (or mounts). */
+async function moveAcross(from: string, to: string, exec: Exec): Promise<void> {
+  await mkdir(path.dirname(to), { recursive: true })
+  try {
+    await rename(from, to)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err
+    await exec('cp', ['-a', from, to], { cwd: path.dirname(to) })
+    await rm(from, { recursive: true, force: true })
+  }
+}
+
 /**
- * Puts the backup's data in place: extracts it with plain `tar` into a directory of its own beside
- * the archive, moves what each root holds now into `asideDir/<prefix>` (never deleted), then moves
- * the restored entries in. Runs as the app's user, like everything else it touches.
+ * Puts the backup's data in place, root by root, inside the root itself (one filesystem, so every
+ * move is a rename(2) even when the backups live on another disk): extracts the root's part of the
+ * archive with plain `tar` into `<root>/.restore-<id>/`, moves what the root holds now into
+ * `.restore-<id>/.aside/`, moves the restored entries in, then the old ones to `asideDir/<prefix>`
+ * (never deleted). Runs as the app's user, like everything else it touches.
  */
 export async function restoreBackup(o: { archive: string; roots: readonly DataRoot[]; asideDir: string; exec: Exec }): Promise<void> {
-  const staging = path.join(path.dirname(o.archive), `.restore-${path.basename(o.asideDir)}`)
-  await rm(staging, { recursive: true, force: true })
-  await mkdir(staging, { recursive: true, mode: 0o700 })
-  await o.exec('tar', ['-xzf', o.archive, '-C', staging], { cwd: staging })
+  const id = path.basename(o.asideDir)
   for (const root of o.roots) {
     await mkdir(root.abs, { recursive: true })
-    const restored = root.prefix ? path.join(staging, root.prefix) : staging
-    const aside = root.prefix ? path.join(o.asideDir, root.prefix) : o.asideDir
-    await moveData(root.abs, aside, root.exclude)
+    const work = path.join(root.abs, `.restore-${id}`)
+    await rm(work, { recursive: true, force: true })
+    await mkdir(work, { mode: 0o700 })
+    await o.exec('tar', ['-xzf', o.archive, '-C', work, ...(root.prefix ? ['--', root.prefix] : [])], { cwd: work })
+    const restored = root.prefix ? path.join(work, root.prefix) : work
+    const held = path.join(work, '.aside')
+    await moveData(root.abs, held, root.exclude)
     // Entries of the restore itself are data, whatever the exclusions (they were not archived).
-    await moveData(restored, root.abs, [])
+    for (const name of await readdir(restored)) {
+      if (restored === work && name === '.aside') continue
+      if (root.prefix && restored.startsWith(path.join(work, name) + path.sep)) continue
+      await rename(path.join(restored, name), path.join(root.abs, name))
+    }
+    if (await stat(held).then(() => true, () => false)) await moveAcross(held, root.prefix ? path.join(o.asideDir, root.prefix) : o.asideDir, o.exec)
+    await rm(work, { recursive: true, force: true })
     await fsyncDir(root.abs)
   }
-  await rm(staging, { recursive: true, force: true })
 }
 
 /** Keeps the newest `keep` backups of `app` (by the UTC stamp in their names) and their sidecar files. */

@@ -212,15 +212,19 @@ describe('install.sh on a real systemd', () => {
 set -u
 say() { echo "probe: $*"; }
 req=${DIR}/data/update-request.json
-[ -e "$req" ] && rm "$req" && say "took the request"
+as_upkeep() { setpriv --reuid=upkeep --regid=upkeep --init-groups env HOME=/var/lib/upkeep "$@"; }
+as_upkeep test -e "$req" && as_upkeep rm "$req" && say "took the request as upkeep"
 say "uid $(id -u), cgroup $(cut -d: -f3 /proc/self/cgroup | sort -u | tr '\\n' ' ')"
 before=$(systemctl show -p MainPID --value upkeep.service)
 systemctl restart upkeep.service && say "restarted upkeep.service: $before -> $(systemctl show -p MainPID --value upkeep.service), still running"
 journalctl -u upkeep.service -n 1 -q --no-pager >/dev/null && say "journal readable"
 setpriv --reuid=upkeep --regid=upkeep --init-groups env HOME=/var/lib/upkeep git -C ${DIR} fetch --quiet --tags origin && say "git fetch as upkeep"
 setpriv --reuid=upkeep --regid=upkeep --init-groups env HOME=/var/lib/upkeep npm --version >/dev/null && say "npm as upkeep"
-echo '{}' > ${DIR}/data/probe.json && chown upkeep:upkeep ${DIR}/data/probe.json && chmod 0600 ${DIR}/data/probe.json && rm ${DIR}/data/probe.json && say "wrote data/ as root, chown, chmod"
-touch ${DIR}/.upkeep/probe && rm ${DIR}/.upkeep/probe && say "wrote the checkout"
+(echo '{}' > ${DIR}/data/probe.json) 2>/dev/null && say "LEAK: root wrote data/" || say "root cannot write data/"
+cat ${DIR}/data/admin-password.json >/dev/null 2>&1 && say "LEAK: root read the password hash" || say "root cannot read data/"
+as_upkeep sh -c 'echo {} > ${DIR}/data/probe.json && chmod 0600 ${DIR}/data/probe.json && rm ${DIR}/data/probe.json' && say "wrote data/ as upkeep"
+as_upkeep sh -c 'touch ${DIR}/.upkeep/probe && rm ${DIR}/.upkeep/probe' && say "wrote the checkout as upkeep"
+touch /var/lib/upkeep-apps/probe && rm /var/lib/upkeep-apps/probe && say "wrote its own state root"
 node -e 'fetch(process.argv[1]).then((r) => r.json()).then((b) => console.log("probe: health " + b.version))' "http://$HOST:$PORT/api/health"
 touch /usr/probe 2>/dev/null && say "LEAK: wrote /usr" || say "/usr is read-only"
 touch /root/probe 2>/dev/null && say "LEAK: wrote /root" || say "/root is hidden"
@@ -246,12 +250,13 @@ say done
       log = await sb.execOk('journalctl', ['-u', 'upkeep-updater.service', '-o', 'cat', '--no-pager', '-q'])
     }
     console.log(log.trim())
-    expect(log).toContain('probe: took the request')
+    expect(log).toContain('probe: took the request as upkeep')
     expect(log).toMatch(/probe: uid 0, cgroup .*\/system\.slice\/upkeep-updater\.service/)
     expect(log).toMatch(/probe: restarted upkeep\.service: \d+ -> \d+, still running/)
-    const allowed = ['journal readable', 'git fetch as upkeep', 'npm as upkeep', 'wrote data/ as root, chown, chmod', 'wrote the checkout', 'health 1.0.0']
-    // …and what it may not: write the OS, see homes, bind privileged ports, use other capabilities.
-    const denied = ['/usr is read-only', '/root is hidden', 'EACCES', 'no chroot (capabilities bounded)']
+    const allowed = ['journal readable', 'git fetch as upkeep', 'npm as upkeep', 'wrote data/ as upkeep', 'wrote the checkout as upkeep', 'wrote its own state root', 'health 1.0.0']
+    // …and what it may not: read or write another user's files (data/ is the server's), write the
+    // OS, see homes, bind privileged ports, use other capabilities.
+    const denied = ['root cannot write data/', 'root cannot read data/', '/usr is read-only', '/root is hidden', 'EACCES', 'no chroot (capabilities bounded)']
     for (const line of [...allowed, ...denied]) {
       expect(log).toContain(`probe: ${line}`)
     }

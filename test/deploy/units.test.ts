@@ -47,6 +47,8 @@ describe('deploy/ unit templates', () => {
 
   test('upkeep-updater.path starts the updater when the request file appears', () => {
     expect(get(rendered['upkeep-updater.path'], 'PathExists')).toEqual(['/opt/upkeep/data/update-request.json'])
+    // …and when a request for another app appears.
+    expect(get(rendered['upkeep-updater.path'], 'PathExistsGlob')).toEqual(['/opt/upkeep/data/requests/*.json'])
     expect(get(rendered['upkeep-updater.path'], 'Unit')).toEqual(['upkeep-updater.service'])
   })
 
@@ -55,8 +57,8 @@ describe('deploy/ unit templates', () => {
     expect(get(u, 'ExecStart')).toEqual(['/usr/bin/node /opt/upkeep/current/upkeep.mjs apply-request'])
     for (const key of ['Requires', 'BindsTo', 'PartOf', 'Requisite']) expect(get(u, key)).toEqual([])
     expect(get(u, 'User')).toEqual(['root'])
-    expect(get(u, 'CapabilityBoundingSet')).toEqual(['CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER'])
-    expect(get(u, 'ReadWritePaths')).toEqual(['/opt/upkeep /opt/upkeep/data /opt/upkeep/backups /var/lib/upkeep'])
+    expect(get(u, 'CapabilityBoundingSet')).toEqual(['CAP_SETUID CAP_SETGID CAP_CHOWN'])
+    expect(get(u, 'ReadWritePaths')).toEqual(['/opt/upkeep /opt/upkeep/data /opt/upkeep/backups /var/lib/upkeep -/var/lib/upkeep-apps'])
     const env = get(u, 'Environment').join(' ')
     for (const v of ['HOST=127.0.0.1', 'PORT=8080', 'UPKEEP_SERVICE_MANAGER=systemd', 'UPKEEP_USER=upkeep', 'UPKEEP_USER_HOME=/var/lib/upkeep']) expect(env).toContain(v)
     expect(get(u, 'MemoryDenyWriteExecute')).toEqual([])

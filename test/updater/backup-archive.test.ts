@@ -148,6 +148,24 @@ describe('restore and change detection', () => {
     expect(await dataChangedSince(r.manifest, roots)).toBe(false)
   })
 
+  test('backups and the kept-aside data on another filesystem (a tmpfs): every move in the data is still a rename, the rest a copy', async () => {
+    await mkdir(backupDir)
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tmpfs', backupDir])
+    try {
+      const app: DataRoot[] = [{ abs: dataDir, prefix: 'data', exclude: [] }]
+      const r = await createBackup({ app: 'notes', roots: app, backupDir, fromVersion: '1.0.0', updateId: 'u2', now: new Date(), exec })
+      await writeFile(path.join(dataDir, 'settings.json'), '{"theme":"migrated"}\n')
+      const aside = path.join(backupDir, 'rolled-back', 'u2-v1.1.0')
+      await restoreBackup({ archive: r.path, roots: app, asideDir: aside, exec })
+      expect(await readFile(path.join(dataDir, 'settings.json'), 'utf8')).toBe('{"theme":"dark"}\n')
+      expect(await readFile(path.join(aside, 'data', 'settings.json'), 'utf8')).toBe('{"theme":"migrated"}\n')
+      expect((await readdir(dataDir)).filter((n) => n.startsWith('.restore-'))).toEqual([])
+      expect(await dataChangedSince(r.manifest, app)).toBe(false)
+    } finally {
+      execFileSync('umount', [backupDir])
+    }
+  })
+
   test('a touched file with the same content is not a change', async () => {
     const r = await backup()
     await utimes(path.join(dataDir, 'settings.json'), new Date(), new Date(Date.now() + 5000))

@@ -144,7 +144,7 @@ describe('waitHealthy', () => {
   test('a server that exited fails at once, with its exit status and last log lines', async () => {
     const ctx = await ctxWith({ active: 'failed', exitStatus: 1 }, async () => undefined)
     const t0 = ctx.clock.now().getTime()
-    await expect(waitHealthy(ctx, { version: '1.4.0', step: 'health' })).rejects.toMatchObject({ code: 'HEALTH_CHECK_FAILED', message: '1.4.0 is not running: the app exited with status 1; output:\nlast log line' })
+    await expect(waitHealthy(ctx, { version: '1.4.0', step: 'health' })).rejects.toMatchObject({ code: 'HEALTH_CHECK_FAILED', message: '1.4.0 is not running: the server exited with status 1; output:\nlast log line' })
     expect(ctx.clock.now().getTime() - t0).toBeLessThan(1000)
   })
 

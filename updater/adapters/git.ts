@@ -65,7 +65,8 @@ export function createGit(dir: string, opts: { env: Record<string, string>; remo
       return out.split('\0').filter((l) => /^.. /.test(l)).map((l) => l.slice(3))
     },
     async untrackedTopLevel(worktree) {
-      const out = await raw(['-C', worktree, 'status', '--porcelain=v1', '-z', '--untracked-files=normal', '--ignored=traditional'])
+      const inWorktree = simpleGit({ baseDir: worktree, allowEnvironment: ['GIT_TERMINAL_PROMPT'] }).env(opts.env)
+      const out = await inWorktree.raw(['status', '--porcelain=v1', '-z', '--untracked-files=normal', '--ignored=traditional'])
       const names = new Set<string>()
       for (const l of out.split('\0')) if (l.startsWith('?? ') || l.startsWith('!! ')) names.add(l.slice(3).replace(/\/$/, '').split('/')[0]!)
       return [...names].sort()

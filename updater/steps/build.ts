@@ -93,6 +93,20 @@ async function runBuildCommand(ctx: StepContext, raw: string[], argv: string[], 
   }
 }
 
+/** Copies the definition's seed entries of the running build into staging (`cp -a`, a reflink where the filesystem has them). */
+async function seed(ctx: StepContext, staging: string): Promise<string[]> {
+  const from = ctx.app.build.layout === 'in-place' ? ctx.paths.appDir : ctx.j.from.release
+  const seeded: string[] = []
+  for (const name of from ? ctx.app.build.seed : []) {
+    const source = path.join(from!, name)
+    if (!(await access(source).then(() => true, () => false))) continue
+    await ctx.exec('cp', ['-a', '--reflink=auto', source, path.join(staging, name)], { cwd: staging, signal: ctx.signal })
+    seeded.push(name)
+    await ctx.emit({ type: 'log', level: 'info', step: 'build', message: `copied ${name} of the running build into staging` })
+  }
+  return seeded
+}
+
 // Build in staging so a failed build never touches the running release or the checkout.
 export const build: Step = {
   name: 'build',
@@ -103,6 +117,7 @@ export const build: Step = {
     await cleanStaging(ctx, j.to.tag)
     await git.worktreeAdd(staging, j.to.commit!)
     const plan = planBuild(ctx.app, await readRepoConfig(staging))
+    const seeded = await seed(ctx, staging)
 
     const commands: { argv: string[]; durationMs: number }[] = []
     const logged = { n: 0 }
@@ -121,10 +136,11 @@ export const build: Step = {
       j.to.staging = staging
       j.to.outputs = (await git.untrackedTopLevel(staging)).filter((n) => !own.has(n))
       await ctx.save()
-      return { commands, outputs: j.to.outputs }
+      return { commands, seeded, outputs: j.to.outputs }
     }
 
-    const outDir = plan.output === '{out}' ? out : path.join(staging, plan.output)
+    const whole = plan.output === '.'
+    const outDir = plan.output === '{out}' ? out : whole ? staging : path.join(staging, plan.output)
     if (!(await readdir(outDir).then((names) => names.length > 0, () => false))) {
       throw new UpdateError('BUILD_FAILED', `the build produced nothing in ${plan.output === '{out}' ? 'its output directory ({out})' : plan.output}`, {
         step: 'build',
@@ -156,9 +172,11 @@ export const build: Step = {
     const release = await releaseDirFor(ctx, j.to.tag)
     await rm(release, { recursive: true, force: true })
     await rename(outDir, release)
+    // The whole checkout as the release: it is no worktree any more (git forgets it below).
+    if (whole) await rm(path.join(release, '.git'), { force: true })
     j.to.release = release
     await ctx.save()
     await cleanStaging(ctx, j.to.tag)
-    return { commands, release: path.relative(paths.appDir, release) }
+    return { commands, seeded, release: path.relative(paths.appDir, release) }
   },
 }

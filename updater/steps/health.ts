@@ -1,3 +1,4 @@
+import path from 'node:path'
 import { UpdateError } from '../shared/errors'
 import { versionFromDescribe } from '../shared/version'
 import type { HealthAnswer } from '../adapters/http'
@@ -6,6 +7,11 @@ import type { Step, StepContext } from '../context'
 
 /** systemd may show a unit `inactive` for a moment right after a restart was issued. */
 const INACTIVE_GRACE_MS = 1500
+/**
+ * An app of several units answers health from one of them: the others must have stayed up this
+ * long too (a frontend that crashes at start fails the update, not its soak).
+ */
+const SETTLE_MS = 2000
 /** An answer with the right status but no version is given up on after this many polls in a row (and this long). */
 const NO_VERSION_POLLS = 5
 const NO_VERSION_MS = 3000
@@ -40,14 +46,19 @@ export async function waitHealthy(ctx: StepContext, target: HealthTarget): Promi
   let last: HealthAnswer | undefined
   let polls = 0
   let noVersionSince: { at: number; polls: number } | undefined
+  const settleMs = ctx.services.units.length > 1 ? SETTLE_MS : 0
+  let healthySince: number | undefined
   for (;;) {
     polls++
     last = await ctx.health(ctx.signal, pathname)
     const now = ctx.clock.now().getTime()
-    if (last && last.status === health.expectStatus) {
-      if (health.version.kind === 'none') return { waitedMs: now - t0, polls }
-      if (last.version && versionFromDescribe(last.version) === want) return { waitedMs: now - t0, polls }
-      if (!last.version) {
+    const answered = last !== undefined && last.status === health.expectStatus && (health.version.kind === 'none' || (last.version !== undefined && versionFromDescribe(last.version) === want))
+    healthySince = answered ? (healthySince ?? now) : undefined
+    if (answered && now - healthySince! >= settleMs) return { waitedMs: now - t0, polls }
+    if (answered) {
+      // Healthy; the other units still have to show they stay up (checked below).
+    } else if (last && last.status === health.expectStatus) {
+      if (last.version === undefined) {
         noVersionSince ??= { at: now, polls }
         if (polls - noVersionSince.polls + 1 >= NO_VERSION_POLLS && now - noVersionSince.at >= NO_VERSION_MS) {
           throw new UpdateError('HEALTH_CHECK_FAILED', `${url} answers HTTP ${last.status} but reports no version: ${last.versionProblem ?? 'none found'}`, {
@@ -66,12 +77,12 @@ export async function waitHealthy(ctx: StepContext, target: HealthTarget): Promi
       (state.active === 'inactive' && elapsed > INACTIVE_GRACE_MS)
     if (crashed) {
       const logs = await ctx.services.recentLogs(20)
-      const what = state.unit ?? (ctx.services.kind === 'systemd' ? ctx.services.units.join(', ') : 'the app')
+      const what = state.unit ?? (ctx.services.kind === 'systemd' ? ctx.services.units.join(', ') : ctx.app.name === 'upkeep' ? 'the server' : 'the app')
       const how =
         state.exitStatus !== undefined ? `exited with status ${state.exitStatus}` : state.active === 'failed' ? `has exited (${state.subState})` : `is ${state.active} (${state.subState})`
       throw new UpdateError('HEALTH_CHECK_FAILED', `${target.version} is not running: ${what} ${how}${logs.length ? `; output:\n${logs.join('\n')}` : ''}`, {
         step: target.step,
-        hint: ctx.services.kind === 'systemd' ? `See journalctl ${ctx.services.units.map((u) => `-u ${u}`).join(' ')} -e` : `See ${ctx.paths.logs}`,
+        hint: ctx.services.kind === 'systemd' ? `See journalctl ${ctx.services.units.map((u) => `-u ${u}`).join(' ')} -e` : `See ${path.join(ctx.paths.logs, ctx.app.name === 'upkeep' ? 'server.log' : 'app.log')}`,
       })
     }
     if (now >= deadline) {

@@ -42,7 +42,7 @@ export function upkeepDefinition(config: Config): AppDefinition {
     user: undefined,
     // Listed by the server (UPDATE_REPO → setting → origin); the code always comes from origin.
     source: config.updateRepo ? { kind: 'github', repo: config.updateRepo } : { kind: 'git', remote: 'origin' },
-    build: { commands: undefined, layout: 'releases', output: '{out}', env: {}, timeoutMs: 30 * 60_000 },
+    build: { commands: undefined, layout: 'releases', output: '{out}', env: {}, timeoutMs: 30 * 60_000, seed: [] },
     run: {
       units: ['upkeep.service'],
       sockets: ['upkeep.socket'],

@@ -35,11 +35,17 @@ export interface BuildDefinition {
    * creates beside the tracked files (node_modules, dist…) is swapped in at the switch.
    */
   layout: 'releases' | 'in-place'
-  /** `releases` only: where the finished build is, `{out}` (a directory the updater chooses) or a path inside the checkout. */
+  /** `releases` only: where the finished build is: `{out}` (a directory the updater chooses), `.` (the built checkout itself, without .git) or a path inside it. */
   output: string
   /** Added to the build's clean environment. */
   env: Record<string, string>
   timeoutMs: number
+  /**
+   * Entries of the running build copied into the staging checkout before the build commands
+   * (`node_modules`: npm then only changes what changed instead of installing and compiling all
+   * again). A copy: the running build never shares a file with the new one.
+   */
+  seed: string[]
 }
 
 export interface RunDefinition {
@@ -85,7 +91,7 @@ const REMOTE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 const KEYS = {
   top: ['schema', 'name', 'checkout', 'user', 'source', 'build', 'run', 'health', 'data'],
   source: ['github', 'git'],
-  build: ['commands', 'layout', 'output', 'env', 'timeoutSeconds'],
+  build: ['commands', 'layout', 'output', 'env', 'timeoutSeconds', 'seed'],
   run: ['units', 'sockets', 'command'],
   command: ['argv', 'env', 'cwd'],
   health: ['url', 'expectStatus', 'version', 'timeoutSeconds', 'intervalMs'],
@@ -176,7 +182,7 @@ function parseBuild(p: Problems, v: unknown): BuildDefinition {
   const layout = b.layout ?? 'releases'
   if (layout !== 'releases' && layout !== 'in-place') p.add('build.layout', `must be "releases" or "in-place", got ${JSON.stringify(layout)}`)
   const output = b.output ?? '{out}'
-  if (typeof output !== 'string' || (output !== '{out}' && !isInsidePath(output))) p.add('build.output', 'must be "{out}" or a relative path inside the checkout, e.g. "dist"')
+  if (typeof output !== 'string' || (output !== '{out}' && output !== '.' && !isInsidePath(output))) p.add('build.output', 'must be "{out}", "." (the whole built checkout) or a relative path inside the checkout, e.g. "dist"')
   if (layout === 'in-place' && b.output !== undefined) p.add('build.output', 'is for the "releases" layout only: an in-place build stays in the checkout')
   return {
     commands,
@@ -184,7 +190,16 @@ function parseBuild(p: Problems, v: unknown): BuildDefinition {
     output: typeof output === 'string' ? output : '{out}',
     env: envMap(p, 'build.env', b.env),
     timeoutMs: seconds(p, 'build.timeoutSeconds', b.timeoutSeconds, 1800, 1, 86_400),
+    seed: parseSeed(p, b.seed),
   }
+}
+
+function parseSeed(p: Problems, v: unknown): string[] {
+  if (v === undefined) return []
+  if (!Array.isArray(v) || !v.every((n) => typeof n === 'string' && /^[^/\0]+$/.test(n) && n !== '.' && n !== '..' && n !== '.git')) {
+    return p.add('build.seed', 'must be a list of names of entries at the top of the build, e.g. ["node_modules"]') ?? []
+  }
+  return v as string[]
 }
 
 function parseRun(p: Problems, v: unknown): RunDefinition {
@@ -344,6 +359,7 @@ export function serializeAppDefinition(def: AppDefinition): Record<string, unkno
       ...(def.build.layout === 'releases' && def.build.output !== '{out}' ? { output: def.build.output } : {}),
       ...(Object.keys(def.build.env).length ? { env: def.build.env } : {}),
       timeoutSeconds: def.build.timeoutMs / 1000,
+      ...(def.build.seed.length ? { seed: def.build.seed } : {}),
     },
     run: {
       ...(def.run.units.length ? { units: def.run.units } : {}),
