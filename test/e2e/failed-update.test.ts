@@ -140,12 +140,12 @@ describe('a failed update in Chromium (desktop and phone)', () => {
     expect(await run.getAttribute('data-status')).toBe('rolled_back')
     expect(await run.locator('#run-title').textContent()).toBe('Update to 1.1.0 failed')
     expect(await failure.locator('.failure-title').textContent()).toBe('Health check failed')
-    expect(await failure.getByTestId('failure-headline').textContent()).toMatch(/^1\.1\.0 is not running: the app exited with status 1$/)
+    expect(await failure.getByTestId('failure-headline').textContent()).toMatch(/^1\.1\.0 is not running: the server exited with status 1$/)
     // The crash output is shown, not folded away.
     const output = failure.getByTestId('failure-output')
     expect(await output.isVisible()).toBe(true)
     expect(await output.textContent()).toContain('v1.1.0 is broken on purpose')
-    expect(await failure.getByTestId('hint').locator('code').first().textContent()).toMatch(/\/data\/logs$/)
+    expect(await failure.getByTestId('hint').locator('code').first().textContent()).toMatch(/\/data\/logs\/server\.log$/)
     expect(await desk.getByTestId('rollback-notice').textContent()).toContain('1.0.0 was restored and runs again')
 
     // Steps: the rollback right after the failed step, the finish not run and last.
