@@ -2,6 +2,11 @@
 // Upkeep v1.0.0 installed on a real systemd (the test sandbox), 20 clients on its port from the
 // host (half keep-alive, half a new connection per request), and 10 updates one after another
 // through the HTTP API, each waited for until it ends. Target: nothing refused, nothing reset.
+// Then, in the same run and with the same client loop, for comparison:
+//  2. the same server in a plain unit that binds its port itself (no socket to inherit: what an
+//     updater that just restarts a service gets), restarted 10 times;
+//  3. a third-party app that cannot take a socket (TileServer GL light from npm, in place): two
+//     updates through Upkeep's API and 8 restarts, clients on its own port.
 // Exits 1 when an update does not complete.
 //
 // Why climbing v1.0.0 → v1.10.0 rather than alternating between two tags: the API refuses a
@@ -13,6 +18,10 @@ import { adminHeaders, login } from '../support/auth'
 import { startClientLoop } from '../support/client-loop'
 import { startUpkeepSandbox } from '../support/installed-upkeep'
 import type { ReleaseSpec } from '../support/release-fixtures'
+import { defineApps, hostTileServer } from '../support/apps-sandbox'
+import type { LoopStats } from '../support/client-loop'
+import { freePort, waitForJson } from '../support/run'
+import { NODE_APP } from '../support/third-party-apps'
 
 const UPDATES = 10
 const CLIENTS = 20
@@ -79,16 +88,88 @@ try {
   }
   const totalMs = performance.now() - t0
   const s = await loop.stop()
+  const report = (title: string, st: LoopStats, what: string) => {
+    line('')
+    line(title)
+    line(`  requests:       ${st.requests} (${st.ok} ok)`)
+    line(`  refused:        ${st.refused} (ECONNREFUSED)`)
+    line(`  reset:          ${st.reset} (ECONNRESET / socket hang up)`)
+    line(`  non-2xx:        ${st.non2xx}`)
+    line(`  other errors:   ${st.otherErrors}${st.errors.length ? `\n    ${st.errors.slice(0, 5).join('\n    ')}` : ''}`)
+    line(`  longest stall:  ${Math.round(st.longestStallMs)} ms`)
+    line(`  ${what}`)
+  }
+  report(`1. Upkeep, socket-activated (upkeep.socket holds the port), ${UPDATES} updates through its API:`, s, `server processes seen: ${s.servers.size}; total time ${(totalMs / 1000).toFixed(1)} s; target (nothing refused or reset): ${s.refused + s.reset === 0 ? 'met' : 'MISSED'}`)
+
+  // 2. The same server in a unit that binds the port itself: a plain restart, no inherited socket.
+  const sb = box.sb
+  const plainPort = await freePort()
+  await sb.execOk('install', ['-d', '-o', 'upkeep', '-g', 'upkeep', '-m', '0700', '/var/lib/upkeep-plain'])
+  const node = (await sb.execOk('sh', ['-c', 'command -v node'])).trim()
+  await sb.writeFile(
+    '/etc/systemd/system/upkeep-plain.service',
+    `[Unit]\nDescription=Upkeep without its socket (bench)\n\n[Service]\nUser=upkeep\nExecStart=${node} /opt/upkeep/current/upkeep.mjs serve\nEnvironment=PORT=${plainPort} HOST=127.0.0.1 DATA_DIR=/var/lib/upkeep-plain UPKEEP_SERVICE_MANAGER=systemd UPKEEP_ADMIN_PASSWORD=${PASSWORD.replaceAll(' ', '-')}\n`,
+  )
+  await sb.execOk('systemctl', ['daemon-reload'])
+  await sb.execOk('systemctl', ['start', 'upkeep-plain.service'])
+  await waitForJson(`http://127.0.0.1:${plainPort}/api/health`, 30_000)
+  const plainLoop = startClientLoop(plainPort, { workers: CLIENTS })
+  const p0 = performance.now()
+  for (let i = 0; i < UPDATES; i++) {
+    await sb.execOk('systemctl', ['restart', 'upkeep-plain.service'])
+    await waitForJson(`http://127.0.0.1:${plainPort}/api/health`, 30_000)
+  }
+  const plain = await plainLoop.stop()
+  report(`2. the same server in a plain unit that binds its port itself, ${UPDATES} × systemctl restart (what an updater without a socket does):`, plain, `total time ${((performance.now() - p0) / 1000).toFixed(1)} s`)
+  await sb.execOk('systemctl', ['stop', 'upkeep-plain.service'])
+
+  // 3. A third-party app that cannot take a socket: its updates and restarts, clients on its port.
   line('')
-  line(`requests:       ${s.requests} (${s.ok} ok)`)
-  line(`refused:        ${s.refused} (ECONNREFUSED)`)
-  line(`reset:          ${s.reset} (ECONNRESET / socket hang up)`)
-  line(`non-2xx:        ${s.non2xx}`)
-  line(`other errors:   ${s.otherErrors}${s.errors.length ? `\n  ${s.errors.join('\n  ')}` : ''}`)
-  line(`longest stall:  ${Math.round(s.longestStallMs)} ms`)
-  line(`server processes seen: ${s.servers.size}`)
-  line(`total time:     ${(totalMs / 1000).toFixed(1)} s for ${UPDATES} updates`)
-  line(`target (nothing refused or reset): ${s.refused + s.reset === 0 ? 'met' : 'MISSED'}`)
+  line('3. setting up TileServer GL light from the npm registry, in place (npm install compiles sqlite3: minutes) …')
+  const tilePort = await freePort()
+  const tile = await hostTileServer(box, tilePort)
+  await defineApps(box, [tile])
+  await sb.execOk('systemctl', ['start', 'tileserver.service'])
+  await waitForTile(tilePort)
+  const tileLoop = startClientLoop(tilePort, { workers: CLIENTS, path: '/health' })
+  const t1 = performance.now()
+  for (const version of [NODE_APP.versions.next, NODE_APP.versions.later]) {
+    const u0 = performance.now()
+    const id = await applyTo('tileserver', version)
+    const entry = await waitForApp('tileserver', id)
+    if (entry.status !== 'complete') failed++
+    line(`   update to ${version} through Upkeep's API: ${entry.status}, ${((performance.now() - u0) / 1000).toFixed(1)} s (${entry.steps.map((st) => `${st.name} ${((st.durationMs ?? 0) / 1000).toFixed(1)}`).join(', ')})`)
+  }
+  for (let i = 0; i < UPDATES - 2; i++) {
+    await sb.execOk('systemctl', ['restart', 'tileserver.service'])
+    await waitForTile(tilePort)
+  }
+  const tileStats = await tileLoop.stop()
+  report(`3. TileServer GL light (binds its own port, cannot take a socket): 2 updates + ${UPDATES - 2} restarts, clients on its /health:`, tileStats, `total time ${((performance.now() - t1) / 1000).toFixed(1)} s`)
+
+  async function waitForTile(port: number) {
+    const deadline = Date.now() + 120_000
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false)
+      if (ok) return
+      if (Date.now() > deadline) throw new Error('TileServer did not answer /health')
+      await sleep(200)
+    }
+  }
+  async function applyTo(app: string, version: string): Promise<string> {
+    const r = await api<{ updateId?: string }>(`/api/apps/${app}/updates/apply`, { method: 'POST', body: JSON.stringify({ version }) })
+    if (r.status !== 202 || !r.body.updateId) throw new Error(`apply ${app} ${version}: ${r.status} ${JSON.stringify(r.body)}`)
+    return r.body.updateId
+  }
+  async function waitForApp(app: string, id: string): Promise<HistoryEntry> {
+    const deadline = Date.now() + 15 * 60_000
+    for (;;) {
+      const entry = (await api<{ entries: HistoryEntry[] }>(`/api/apps/${app}/updates/history?limit=5`)).body.entries.find((e) => e.id === id)
+      if (entry) return entry
+      if (Date.now() > deadline) throw new Error(`${app} update ${id} did not end within 15 minutes`)
+      await sleep(500)
+    }
+  }
 } catch (err) {
   failed++
   process.stderr.write(`bench:downtime: ${(err as Error).stack ?? String(err)}\n`)

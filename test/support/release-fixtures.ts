@@ -20,6 +20,8 @@ export type Breakage =
    * health step waits its whole timeout (a window after the switch that tests can rely on).
    */
   | 'slow-start'
+  /** The server "migrates" data/ (writes data/migrated.json), then exits 1: a rollback must restore the data. */
+  | 'migrate-then-exit'
 
 export interface ReleaseSpec {
   tag: string
@@ -74,6 +76,10 @@ export async function createReleaseOrigin(dir: string, releases: readonly Releas
 function breakRelease(source: string, tag: string, how: Breakage): string {
   if (how === 'build') return source.replace(START_MARKER, `const broken = ;\n${START_MARKER}`)
   if (how === 'slow-start') return source.replace(START_MARKER, `await new Promise((resolve) => setTimeout(resolve, 10 * 60_000))\n${START_MARKER}`)
+  if (how === 'migrate-then-exit') {
+    const migrate = `;(await import('node:fs')).writeFileSync(\`\${process.env.DATA_DIR}/migrated.json\`, '{"schema":2}\\n')\nconsole.error('upkeep ${tag}: migrated data/, then exits at start on purpose')\nprocess.exit(1)\n`
+    return source.replace(START_MARKER, `${migrate}${START_MARKER}`)
+  }
   const exit = `console.error('upkeep ${tag}: this release is broken on purpose and exits at start')\nprocess.exit(1)\n`
   return source.replace(START_MARKER, `${exit}${START_MARKER}`)
 }
