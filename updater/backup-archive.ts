@@ -442,7 +442,7 @@ async function moveAcross(from: string, to: string, exec: Exec): Promise<void> {
  * `.restore-<id>/.aside/`, moves the restored entries in, then the old ones to `asideDir/<prefix>`
  * (never deleted). Runs as the app's user, like everything else it touches.
  */
-export async function restoreBackup(o: { archive: string; roots: readonly DataRoot[]; asideDir: string; exec: Exec }): Promise<void> {
+export async function restoreBackup(o: { archive: string; roots: readonly DataRoot[]; asideDir: string; exec: Exec; onWarning?: (message: string) => void }): Promise<void> {
   const id = path.basename(o.asideDir)
   for (const root of o.roots) {
     await mkdir(root.abs, { recursive: true })
@@ -459,7 +459,16 @@ export async function restoreBackup(o: { archive: string; roots: readonly DataRo
       if (root.prefix && restored.startsWith(path.join(work, name) + path.sep)) continue
       await rename(path.join(restored, name), path.join(root.abs, name))
     }
-    if (await stat(held).then(() => true, () => false)) await moveAcross(held, root.prefix ? path.join(o.asideDir, root.prefix) : o.asideDir, o.exec)
+    if (await stat(held).then(() => true, () => false)) {
+      try {
+        await moveAcross(held, root.prefix ? path.join(o.asideDir, root.prefix) : o.asideDir, o.exec)
+      } catch (err) {
+        // The data is restored already; what the failed version left stays in the root, never lost.
+        const kept = path.join(root.abs, `.rolled-back-${id}`)
+        await rename(held, kept)
+        o.onWarning?.(`could not move the failed version's data to ${o.asideDir} (${(err as Error).message}); it is kept in ${kept}`)
+      }
+    }
     await rm(work, { recursive: true, force: true })
     await fsyncDir(root.abs)
   }

@@ -66,7 +66,7 @@ export async function rollBack(ctx: StepContext, mode: RecoveryMode): Promise<{ 
       const aside = await asideDirFor(ctx)
       j.dataAside = aside
       await ctx.save()
-      await restoreBackup({ archive: j.backup.path, roots, asideDir: aside, exec: ctx.exec })
+      await restoreBackup({ archive: j.backup.path, roots, asideDir: aside, exec: ctx.exec, onWarning: (message) => void ctx.emit({ type: 'log', level: 'warn', step: 'rollback', message }) })
       detail.dataRestored = true
       await ctx.emit({ type: 'log', level: 'info', step: 'rollback', message: `restored the data from ${j.backup.path}; the data of ${j.to.tag} is kept in ${aside}` })
     }
