@@ -1,4 +1,5 @@
 import { readDataFile } from './data-file'
+import { parseJsonLines } from './json-lines'
 import { writeFileAtomic } from './atomic-write'
 import type { ErrorInfo, Outcome, StepName } from './journal'
 
@@ -29,17 +30,7 @@ export interface HistoryEntry {
 }
 
 export function parseHistory(text: string): HistoryEntry[] {
-  const entries: HistoryEntry[] = []
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue
-    try {
-      const e = JSON.parse(line) as HistoryEntry
-      if (typeof e.id === 'string' && typeof e.status === 'string') entries.push(e)
-    } catch {
-      /* torn line */
-    }
-  }
-  return entries
+  return parseJsonLines(text, (e): e is HistoryEntry => typeof (e as HistoryEntry)?.id === 'string' && typeof (e as HistoryEntry).status === 'string')
 }
 
 const MAX_HISTORY_BYTES = 64 << 20

@@ -2,6 +2,7 @@ import { constants } from 'node:fs'
 import { appendFile, open } from 'node:fs/promises'
 import { writeFileAtomic } from './atomic-write'
 import { NO_FOLLOW_APPEND, readDataFile } from './data-file'
+import { parseJsonLines } from './json-lines'
 
 const NO_FOLLOW_READ_APPEND = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK
 import type { ErrorInfo, Outcome, StepName } from './journal'
@@ -43,20 +44,9 @@ export type StatusEventBody =
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string; step?: StepName }
   | { type: 'finished'; status: Outcome; durationMs: number; error?: ErrorInfo; backupPath?: string }
 
-export type StatusEventType = StatusEventBody['type']
 
 export function parseStatusLines(text: string): StatusEvent[] {
-  const events: StatusEvent[] = []
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue
-    try {
-      const e = JSON.parse(line) as StatusEvent
-      if (typeof e.id === 'number' && typeof e.type === 'string') events.push(e)
-    } catch {
-      /* torn line */
-    }
-  }
-  return events
+  return parseJsonLines(text, (e): e is StatusEvent => typeof (e as StatusEvent)?.id === 'number' && typeof (e as StatusEvent).type === 'string')
 }
 
 export async function readStatusEvents(file: string, afterId = 0): Promise<StatusEvent[]> {
