@@ -4,7 +4,7 @@ import type { ErrorInfo, Journal, JournalStore, StepName, StepPhase } from './sh
 import type { Logger } from './shared/log'
 import type { AppPaths } from './shared/paths'
 import type { StatusEventBody, StatusWriter } from './shared/status'
-import type { Clock } from './adapters/clock'
+import type { Clock } from './shared/clock'
 import type { Exec, RunAs } from './adapters/exec'
 import type { Git } from './adapters/git'
 import type { HealthProbe } from './adapters/http'

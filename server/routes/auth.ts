@@ -5,7 +5,7 @@ import { UpdateError } from '../../updater/shared/errors'
 import { SESSION_COOKIE } from '../middleware/require-admin'
 import { clientAddress, isHttps, readJsonBody } from '../request-info'
 import type { AuthService } from '../services/auth'
-import type { Clock } from '../services/clock'
+import type { Clock } from '../../updater/shared/clock'
 
 export interface AuthRoutesDeps {
   auth: AuthService

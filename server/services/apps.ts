@@ -11,7 +11,7 @@ import { createAppPaths, createManagerPaths, UPKEEP_APP, type AppPaths, type Man
 import { redactUrl } from '../../updater/shared/repo'
 import type { BuildInfo } from '../../updater/shared/version'
 import { createAppGit } from './app-git'
-import type { Clock } from './clock'
+import type { Clock } from '../../updater/shared/clock'
 import type { GitHubClientOptions } from './github-releases'
 import { createReleaseSource } from './release-source'
 import type { RepoResolver } from './repo-resolver'

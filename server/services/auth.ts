@@ -1,7 +1,7 @@
 import type { AtomicWriteOptions } from '../../updater/shared/atomic-write'
 import { UpdateError } from '../../updater/shared/errors'
 import type { Logger } from '../../updater/shared/log'
-import type { Clock } from './clock'
+import type { Clock } from '../../updater/shared/clock'
 import { createFairQueue, QueueFullError, type FairQueue } from './fair-queue'
 import { createLoginThrottle, type LoginThrottle } from './login-throttle'
 import { passwordEpoch, readAdminPassword, verifyPassword } from './password'

@@ -1,4 +1,4 @@
-import type { Clock } from './clock'
+import type { Clock } from '../../updater/shared/clock'
 
 export const MAX_FAILED_LOGINS = 5
 export const LOGIN_WINDOW_MS = 15 * 60 * 1000

@@ -4,7 +4,7 @@ import { readDataFile } from '../../updater/shared/data-file'
 import { MIN_PASSWORD_LENGTH } from '../../updater/shared/config'
 import { UpdateError } from '../../updater/shared/errors'
 import type { Logger } from '../../updater/shared/log'
-import type { Clock } from './clock'
+import type { Clock } from '../../updater/shared/clock'
 
 // The admin password is stored only as a scrypt hash, in `data/admin-password.json` (0600).
 

@@ -4,7 +4,7 @@ import { isUpdateError } from '../../updater/shared/errors'
 import type { Logger } from '../../updater/shared/log'
 import { isReleaseTag } from '../../updater/shared/version'
 import { readReleaseCache, type ReleaseCache, type ReleaseCheckError } from '../../updater/shared/release-cache'
-import type { Clock } from './clock'
+import type { Clock } from '../../updater/shared/clock'
 import { exhaustedUntil, GitHubError, listReleases, releasesFromTags, repoWebBase, usableReleases, type GitHubClientOptions } from './github-releases'
 import type { Channel } from './settings'
 

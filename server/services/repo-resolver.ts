@@ -1,6 +1,6 @@
 import { UpdateError } from '../../updater/shared/errors'
 import { parseRepoUrl, quoteInput, redactUrl, REPO_HINT, verifyRepo } from '../../updater/shared/repo'
-import type { Clock } from './clock'
+import type { Clock } from '../../updater/shared/clock'
 import type { OriginGit } from './origin-git'
 
 /** Where the repository name came from; `definition`: an app's definition (apps other than Upkeep). */

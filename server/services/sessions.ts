@@ -4,7 +4,7 @@ import { writeJsonAtomic, type AtomicWriteOptions } from '../../updater/shared/a
 import { readDataFile } from '../../updater/shared/data-file'
 import { writeFailed } from '../../updater/shared/errors'
 import type { Logger } from '../../updater/shared/log'
-import type { Clock } from './clock'
+import type { Clock } from '../../updater/shared/clock'
 
 /** How long a login lasts. */
 export const SESSION_TTL_MS = 7 * 24 * 60 * 60 * 1000

@@ -1,7 +1,7 @@
 import { writeJsonAtomic, type AtomicWriteOptions } from '../../updater/shared/atomic-write'
 import type { Logger } from '../../updater/shared/log'
 import { readReleaseCache, type ReleaseCache } from '../../updater/shared/release-cache'
-import type { Clock } from './clock'
+import type { Clock } from '../../updater/shared/clock'
 import { releasesFromTags } from './github-releases'
 import { CACHE_TTL_MS, RETRY_AFTER_ERROR_MS, type ReleaseSource } from './release-source'
 

@@ -1,7 +1,6 @@
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import type { Clock } from '../../updater/adapters/clock'
 import type { Git } from '../../updater/adapters/git'
 import type { ServiceManager, ServiceState } from '../../updater/adapters/service-manager'
 import type { RunDeps } from '../../updater/run'
@@ -13,18 +12,9 @@ import { silentLogger } from '../../updater/shared/log'
 import { createAppPaths, createManagerPaths } from '../../updater/shared/paths'
 import { memoryStatus } from '../../updater/shared/status'
 
-/** A clock that moves only when told (sleep advances it). */
-export function fakeClock(start = new Date('2026-11-23T10:00:00Z')): Clock & { advance(ms: number): void } {
-  let now = start.getTime()
-  return {
-    now: () => new Date(now),
-    advance: (ms) => void (now += ms),
-    async sleep(ms) {
-      now += ms
-      await new Promise((r) => setImmediate(r))
-    },
-  }
-}
+import { fakeClock } from './clock'
+
+export { fakeClock }
 
 export function fakeServices(transcript: string[], state: Partial<ServiceState> = {}): ServiceManager & { state_: ServiceState } {
   const s: ServiceState = { active: 'active', subState: 'running', mainPid: 1, restarts: 0, exitStatus: undefined, ...state }

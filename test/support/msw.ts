@@ -1,7 +1,7 @@
 import { http, HttpResponse, type HttpHandler } from 'msw'
 import { setupServer, type SetupServer } from 'msw/node'
 import { afterAll, afterEach, beforeAll, expect } from 'vitest'
-import type { Clock } from '../../server/services/clock'
+import type { Clock } from '../../updater/shared/clock'
 
 // GitHub's REST API as msw handlers, with payloads and headers shaped like the real ones
 // (https://docs.github.com/en/rest/releases/releases#list-releases), so the release client is

@@ -10,7 +10,7 @@ import { createAppPaths, createManagerPaths, UPKEEP_APP, type AppPaths } from '.
 import { fileStatus } from '../shared/status'
 import { isBuilt } from '../shared/version'
 import { cleanEnv } from '../adapters/clean-env'
-import { createClock } from '../adapters/clock'
+import { systemClock } from '../shared/clock'
 import { createExec, type RunAs } from '../adapters/exec'
 import { userById } from '../adapters/fs'
 import { createGit } from '../adapters/git'
@@ -143,7 +143,7 @@ export async function createWorkerDeps(o: WorkerOptions): Promise<{ deps: RunDep
     git: createGit(app.checkout, { env, ...(app.source.kind === 'git' ? { remote: app.source.remote } : {}) }),
     services: o.boot ? NO_SERVICES : appServices({ config, app, paths, user, log }),
     health: createHealthProbe(app.health),
-    clock: createClock(),
+    clock: systemClock,
     log,
     journal: fileJournal(paths.journal),
     status: consoleStatus(fileStatus(paths.status), o.progress && !o.json),
