@@ -36,9 +36,17 @@ export function definitionFile(config: Config, name: string): string {
   return path.join(config.appsDir, `${name}.json`)
 }
 
-/** The content of a definition file. Pure. */
+/** The content of a definition file: indented, with lists of plain values (an argv, the units) on one line. Pure. */
 export function definitionText(json: Record<string, unknown>): string {
-  return JSON.stringify(json, null, 2) + '\n'
+  const flat = (v: unknown): boolean => v === null || typeof v !== 'object' || (Array.isArray(v) && v.every((x) => x === null || typeof x !== 'object'))
+  const format = (v: unknown, indent: string): string => {
+    if (flat(v)) return Array.isArray(v) ? `[${v.map((x) => JSON.stringify(x)).join(', ')}]` : JSON.stringify(v)
+    const inner = indent + '  '
+    if (Array.isArray(v)) return v.every(flat) ? `[${v.map((x) => format(x, inner)).join(', ')}]` : `[\n${v.map((x) => inner + format(x, inner)).join(',\n')}\n${indent}]`
+    const entries = Object.entries(v as Record<string, unknown>)
+    return entries.length ? `{\n${entries.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${format(x, inner)}`).join(',\n')}\n${indent}}` : '{}'
+  }
+  return format(json, '') + '\n'
 }
 
 /** Top-level fields (one level down) whose value differs: what a replaced definition changes. Pure. */

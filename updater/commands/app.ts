@@ -13,7 +13,7 @@ import { isRoot } from '../adapters/fs'
 import { runWithExeca, type RunCommand } from '../adapters/systemd'
 import { checkApp, userChecksInWorker, type CheckReport } from '../adopt/check-app'
 import { createUserCheckDeps, userChecks, type CheckLine } from '../adopt/checks'
-import { planAdd, planRemove, definitionFile, type Change, type ChangeHost } from '../adopt/changes'
+import { definitionFile, definitionText, planAdd, planRemove, type Change, type ChangeHost } from '../adopt/changes'
 import { inspectCheckout, NotACheckout, runningVersion, type CheckoutFacts } from '../adopt/inspect'
 import { parseAddOptions, type AddOptions, type VersionJson } from '../adopt/options'
 import { chooseName, describeProbe, proposeDefinition } from '../adopt/propose'
@@ -161,7 +161,7 @@ async function addCommand(args: string[]): Promise<number> {
     for (const l of describeFacts(facts, shownUnits, installed, running?.from)) print(l)
     print('')
     print(`Definition of ${def.name} (${definitionFile(config, def.name)}):`)
-    print(JSON.stringify(json, null, 2).replace(/^/gm, '  '))
+    print(definitionText(json).trimEnd().replace(/^/gm, '  '))
     const probe = (json.health as { version: VersionJson }).version
     print(probe ? `  (after an update, ${def.health.url} must report the new version at ${describeProbe(probe)})` : `  (after an update, ${def.health.url} must answer HTTP ${def.health.expectStatus}; no version is checked)`)
     if (notes.length) {

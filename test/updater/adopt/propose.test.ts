@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest'
-import { changedFields } from '../../../updater/adopt/changes'
+import { changedFields, definitionText } from '../../../updater/adopt/changes'
 import { dropInApp, renderAppsDropIn, renderUnitDropIn, unitFilePath } from '../../../updater/adopt/drop-ins'
 import { runningVersion, type CheckoutFacts } from '../../../updater/adopt/inspect'
 import { parseAddOptions } from '../../../updater/adopt/options'
@@ -228,4 +228,34 @@ test('what a replaced definition changes, field by field', () => {
   const b = { name: 'notes', build: { commands: [['nonexistent-tool']], layout: 'releases' }, health: { url: 'http://x/notes', version: { jsonPointer: '/build/version' } }, data: { paths: [] } }
   expect(changedFields(a, b)).toEqual(['build.commands', 'health.url', 'health.version', 'data'])
   expect(changedFields(a, a)).toEqual([])
+})
+
+test('a definition file: indented, an argv or a list of units on one line, and the same JSON', () => {
+  const json = { name: 'notes', build: { commands: [['sh', 'build.sh'], ['mkdir', '-p', '{out}/bin']], env: {}, layout: 'releases' }, run: { units: ['notes.service'] }, health: { version: null, sample: [{ a: 1 }] } }
+  const text = definitionText(json)
+  expect(text).toBe(
+    [
+      '{',
+      '  "name": "notes",',
+      '  "build": {',
+      '    "commands": [["sh", "build.sh"], ["mkdir", "-p", "{out}/bin"]],',
+      '    "env": {},',
+      '    "layout": "releases"',
+      '  },',
+      '  "run": {',
+      '    "units": ["notes.service"]',
+      '  },',
+      '  "health": {',
+      '    "version": null,',
+      '    "sample": [',
+      '      {',
+      '        "a": 1',
+      '      }',
+      '    ]',
+      '  }',
+      '}',
+      '',
+    ].join('\n'),
+  )
+  expect(JSON.parse(text)).toEqual(json)
 })
