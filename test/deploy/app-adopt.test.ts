@@ -232,7 +232,7 @@ describe('upkeep app add and upkeep app check, on a host with Upkeep installed',
     expect(after.code).toBe(0)
   }, 90_000)
 
-  test('the first update, asked for over the web API as the UI does: 1.0.0 → 1.1.0 built as goapp by the updater unit, restarted, 1.1.0 answers', async () => {
+  test('the first update, asked for over the web API as a UI does: 1.0.0 → 1.1.0 built as goapp by the updater unit, restarted, 1.1.0 answers; and back to 1.0.0 from the command line', async () => {
     // A server's Go cache is warm after its first build; here the host's build warms it.
     await sb.sh(`install -d -o goapp -g goapp -m 700 ${STATE}/home ${STATE}/home/.cache && cp -a ${goHome}/.cache/go-build ${STATE}/home/.cache/ && chown -R goapp:goapp ${STATE}/home`)
     const asked = await api.post<{ updateId: string }>('/api/apps/notes/updates/apply', { version: '1.1.0' })
@@ -250,6 +250,16 @@ describe('upkeep app add and upkeep app check, on a host with Upkeep installed',
     expect(JSON.parse(await sb.execOk('cat', [`${STATE}/update-installed.json`]))).toMatchObject({ version: '1.1.0', tag: 'v1.1.0' })
     const after = await check({ json: true })
     expect(failing(after.report)).toEqual([])
+
+    // From a root shell, with the updater unit's service manager (README "Add your app"); back
+    // to 1.0.0 on purpose (the committed update kept no server.bak to roll back to).
+    const back = await sb.exec(node, [`${INSTALL_DIR}/current/upkeep.mjs`, '--app', 'notes', 'update', 'v1.0.0', '--force', '--yes'], { env: { UPKEEP_SERVICE_MANAGER: 'systemd' }, timeoutMs: 120_000 })
+    console.log(back.stdout)
+    expect(back.code, back.stdout + back.stderr).toBe(0)
+    expect(back.stdout).toMatch(/Updating 1\.1\.0 → 1\.0\.0/)
+    expect(await waitForJson(healthUrl(GO_APP.healthPath))).toMatchObject({ build: { version: '1.0.0' } })
+    // v1.0.0's first directory may still be kept for rollback: a reinstall gets one of its own.
+    expect((await sb.execOk('readlink', [`${CHECKOUT}/current`])).trim()).toMatch(/^\.upkeep\/releases\/v1\.0\.0(\+[0-9a-f]{8})?$/)
   }, 180_000)
 
   test('upkeep app remove: the definition and drop-ins go, the state stays and the output says where', async () => {
@@ -264,7 +274,7 @@ describe('upkeep app add and upkeep app check, on a host with Upkeep installed',
     expect(await sb.execOk('systemctl', ['show', '-p', 'ReadWritePaths', '--value', 'upkeep-updater.service'])).not.toContain(CHECKOUT)
     expect(await sb.exec('test', ['-f', `${STATE}/update-installed.json`])).toMatchObject({ code: 0 })
     // The app itself is not touched: it still runs.
-    expect(await waitForJson(healthUrl(GO_APP.healthPath))).toMatchObject({ build: { version: '1.1.0' } })
+    expect(await waitForJson(healthUrl(GO_APP.healthPath))).toMatchObject({ build: { version: '1.0.0' } })
     const check = await upkeep(['app', 'check', 'notes'])
     expect(check.code).toBe(1)
     expect(check.stdout).toContain(`no app definition at ${DEFINITION}`)
