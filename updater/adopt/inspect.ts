@@ -3,6 +3,7 @@ import path from 'node:path'
 import { cleanEnv } from '../adapters/clean-env'
 import type { RunAs } from '../adapters/exec'
 import { ownerOf, readLinkTarget } from '../adapters/fs'
+import { UpdateError } from '../shared/errors'
 import { parseLsRemoteTags } from '../shared/ls-remote'
 import { compareVersions, isReleaseTag, versionFromDescribe } from '../shared/version'
 import type { RunAsUser } from './run-as'
@@ -40,23 +41,13 @@ export interface RunningVersion {
   from: string
 }
 
-/** Refused before anything else: there is nothing to inspect. */
-export class NotACheckout extends Error {
-  constructor(
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message)
-  }
-}
-
 const GIT_TIMEOUT_MS = 30_000
 
 export async function inspectCheckout(checkout: string, runAs: RunAsUser): Promise<CheckoutFacts> {
   const s = await stat(checkout).catch((err: NodeJS.ErrnoException) => {
-    throw new NotACheckout(`${checkout} does not exist (${err.code})`, `Clone the app there first, as the user it runs as: sudo -u USER git clone URL ${checkout}`)
+    throw new UpdateError('NOT_FOUND', `${checkout} does not exist (${err.code})`, { hint: `Clone the app there first, as the user it runs as: sudo -u USER git clone URL ${checkout}` })
   })
-  if (!s.isDirectory()) throw new NotACheckout(`${checkout} is not a directory`, 'Name the directory of the app’s git checkout.')
+  if (!s.isDirectory()) throw new UpdateError('NOT_FOUND', `${checkout} is not a directory`, { hint: 'Name the directory of the app’s git checkout.' })
   const realPath = await realpath(checkout)
   const owner = await ownerOf(checkout)
   const isGit = await lstat(path.join(checkout, '.git')).then(() => true, () => false)

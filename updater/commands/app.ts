@@ -14,7 +14,7 @@ import { runWithExeca, type RunCommand } from '../adapters/systemd'
 import { checkApp, userChecksInWorker, type CheckReport } from '../adopt/check-app'
 import { createUserCheckDeps, userChecks, type CheckLine } from '../adopt/checks'
 import { definitionFile, definitionText, planAdd, planRemove, type Change, type ChangeHost } from '../adopt/changes'
-import { inspectCheckout, NotACheckout, runningVersion, type CheckoutFacts } from '../adopt/inspect'
+import { inspectCheckout, runningVersion, type CheckoutFacts } from '../adopt/inspect'
 import { parseAddOptions, type AddOptions, type VersionJson } from '../adopt/options'
 import { chooseName, describeProbe, proposeDefinition } from '../adopt/propose'
 import { runAsUser } from '../adopt/run-as'
@@ -82,13 +82,7 @@ async function inspect(config: Config, registry: Registry, opts: AddOptions, run
   if (config.serviceManager !== 'systemd') {
     throw new UpdateError('BAD_CONFIG', 'upkeep app add finds the units that run the app, and this host does not run systemd', { hint: `Without systemd, write ${config.appsDir}/NAME.json by hand with "run.command" (README "App definition reference").` })
   }
-  let facts: CheckoutFacts
-  try {
-    facts = await inspectCheckout(opts.checkout, runAsUser)
-  } catch (err) {
-    if (err instanceof NotACheckout) throw new UpdateError('NOT_FOUND', err.message, { hint: err.hint })
-    throw err
-  }
+  const facts = await inspectCheckout(opts.checkout, runAsUser)
   const entries = await registry.list()
   const sameCheckout = entries.find((e): e is AppEntry & { ok: true } => e.ok && e.name !== UPKEEP_APP && (e.def.checkout === opts.checkout || e.def.checkout === facts.realPath))
   if (entries.some((e) => e.name === UPKEEP_APP && e.ok && (e.def.checkout === opts.checkout || e.def.checkout === facts.realPath))) {
