@@ -94,7 +94,7 @@ describe('upkeep app add and upkeep app check, on a host with Upkeep installed',
     await box?.close()
   })
 
-  test('upkeep app add --dry-run shows the definition and every change, and changes nothing', async () => {
+  test('upkeep app add --dry-run shows the definition and every change, and changes nothing; on a terminal it asks first', async () => {
     const before = await fingerprint()
     const r = await upkeep(['app', 'add', CHECKOUT, '--health-url', healthUrl('/healthz'), ...BUILD, '--data', DATA, '--dry-run'])
     console.log(r.stdout)
@@ -115,6 +115,14 @@ describe('upkeep app add and upkeep app check, on a host with Upkeep installed',
     ]) {
       expect(r.stdout).toContain(change)
     }
+    expect(await fingerprint()).toBe(before)
+
+    // On a terminal, without --yes, it asks; no is no.
+    const add = [node, `${INSTALL_DIR}/current/upkeep.mjs`, 'app', 'add', CHECKOUT, '--health-url', healthUrl('/healthz'), ...BUILD].map((a) => `'${a}'`).join(' ')
+    const asked = await sb.exec('script', ['-qec', add, '/dev/null'], { input: 'n\n', timeoutMs: 60_000 })
+    expect(asked.stdout).toContain('Make these 7 changes? [y/N]')
+    expect(asked.stdout).toContain('Nothing changed.')
+    expect(asked.code).toBe(1)
     expect(await fingerprint()).toBe(before)
   }, 60_000)
 
