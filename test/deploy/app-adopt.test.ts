@@ -172,6 +172,12 @@ describe('upkeep app add and upkeep app check, on a host with Upkeep installed',
     expect(list.code).toBe(0)
     expect(list.stdout).toMatch(/^notes\s+\/srv\/notes\s+notes\.service\s+1\.0\.0\s+-$/m)
     expect(list.stdout).toMatch(/^upkeep\s+\/opt\/upkeep\s+upkeep\.service, upkeep\.socket\s+1\.0\.0/m)
+    // Upkeep itself passes its own check (its built-in definition; run as user upkeep).
+    const own = await upkeep(['app', 'check', 'upkeep'])
+    console.log(own.stdout)
+    expect(own.code, own.stdout + own.stderr).toBe(0)
+    expect(own.stdout).toMatch(/toolchain\s+npm found on the PATH builds get \(build commands from Upkeep’s own build\)/)
+    expect(own.stdout).toContain(`health      http://127.0.0.1:${box.port}/api/health answers HTTP 200 with version 1.0.0, the running version`)
     const show = JSON.parse((await upkeep(['app', 'show', 'notes'])).stdout) as { health: unknown; user: string }
     expect(show).toMatchObject({ user: 'goapp', health: { version: { kind: 'json-pointer', pointer: '/build/version' }, expectStatus: 200 } })
   }, 60_000)

@@ -13,6 +13,7 @@ import { createGit, gitMessage, type Git } from '../adapters/git'
 import { createHealthProbe, type HealthAnswer, type HealthProbe } from '../adapters/http'
 import { describeRunning } from '../run'
 import { asUserCommand, ownEntries, verifyCleanWorktree, verifyOwnership } from '../steps/preflight'
+import { planBuild } from '../app-config'
 import { repoBuildOf } from './inspect'
 import { runAsUser } from './run-as'
 
@@ -155,11 +156,13 @@ export async function findProgram(program: string, searchPath: string, cwd: stri
   return undefined
 }
 
+/** The commands an update would run: the definition's, else the release's upkeep.json (here: HEAD's), else Upkeep's own default. */
 async function buildCommands(d: UserCheckDeps, isGit: boolean): Promise<{ commands: string[][]; from: string }> {
   if (d.app.build.commands) return { commands: d.app.build.commands, from: 'the definition' }
   const text = isGit ? await d.readRepoFile('upkeep.json') : undefined
-  const commands = text ? repoBuildOf(text)?.commands : undefined
-  return commands ? { commands, from: "the checkout's upkeep.json" } : { commands: [], from: '' }
+  const repo = text ? repoBuildOf(text) : undefined
+  const commands = planBuild(d.app, repo?.commands ? { buildCommands: repo.commands } : {}).commands
+  return { commands, from: repo?.commands ? "the checkout's upkeep.json" : 'Upkeep’s own build' }
 }
 
 async function toolchainCheck(d: UserCheckDeps, isGit: boolean): Promise<CheckLine> {
@@ -257,11 +260,11 @@ export async function healthCheck(d: Pick<UserCheckDeps, 'app' | 'health' | 'sle
   const want = versionFromDescribe(expected.version)
   const got = versionFromDescribe(last.version)
   if (got !== want) {
-    return failed(
-      'health',
-      `${url} answers HTTP ${last.status} with version ${got}, not ${want}, the running version ${expected.from}`,
-      `If ${got} is what runs, record it: ${addCommand(app, '')}; else restart the app so it runs ${want}${units ? `: systemctl restart ${units}` : ''}`,
-    )
+    const fix =
+      app.name === UPKEEP_APP
+        ? `Something else answers there, or Upkeep runs other code than ${want}: check HOST and PORT (systemctl show -p Environment upkeep.service), then systemctl restart upkeep.service`
+        : `If ${got} is what runs, record it: ${addCommand(app, '')}; else restart the app so it runs ${want}${units ? `: systemctl restart ${units}` : ''}`
+    return failed('health', `${url} answers HTTP ${last.status} with version ${got}, not ${want}, the running version ${expected.from}`, fix)
   }
   return pass('health', `${url} answers HTTP ${last.status} with version ${got}, the running version`)
 }

@@ -18,7 +18,9 @@ import { inspectCheckout, runningVersion, type CheckoutFacts } from '../adopt/in
 import { parseAddOptions, type AddOptions, type VersionJson } from '../adopt/options'
 import { chooseName, describeProbe, proposeDefinition } from '../adopt/propose'
 import { runAsUser } from '../adopt/run-as'
-import { listServiceUnits, pathsInto, type UnitInfo } from '../adopt/units'
+import { listServiceUnits, parseEnvironment, pathsInto, type UnitInfo } from '../adopt/units'
+import { UPDATER_UNITS } from '../adopt/drop-ins'
+import { CONFIG_VARIABLES } from '../broker/spawn-worker'
 import { findVersionProbe, sampleHealth } from '../adopt/version-probe'
 import { print } from '../console-status'
 import { EXIT, fail, parseOptions, UsageError } from './common'
@@ -30,13 +32,19 @@ import { EXIT, fail, parseOptions, UsageError } from './common'
 const SYSTEMD_DIR = '/etc/systemd/system'
 
 /**
- * The configuration the updater units run with. An operator's root shell has no INVOCATION_ID,
- * so on a host booted with systemd (sd_booted: /run/systemd/system) systemd is assumed.
+ * The configuration the updater units run with. An operator's root shell has neither their
+ * Environment= (APP_DIR, PORT…) nor INVOCATION_ID, so on a host booted with systemd
+ * (/run/systemd/system) root takes what upkeep-updater.service sets, where the shell sets nothing,
+ * and systemd as the service manager. Put in process.env: the workers this starts read it too.
  */
-function appConfig(): Config {
-  const env = { ...process.env }
-  if (!env.UPKEEP_SERVICE_MANAGER?.trim() && isRoot() && existsSync('/run/systemd/system')) env.UPKEEP_SERVICE_MANAGER = 'systemd'
-  return loadConfigOrExit(env, import.meta.url)
+async function appConfig(run: RunCommand): Promise<Config> {
+  if (isRoot() && existsSync('/run/systemd/system')) {
+    const r = await run('systemctl', ['show', '-p', 'Environment', '--value', UPDATER_UNITS[0]], { timeoutMs: 30_000 }).catch(() => undefined)
+    const unit = r?.exitCode === 0 ? parseEnvironment(r.stdout.trim()) : {}
+    for (const k of CONFIG_VARIABLES) if (!process.env[k]?.trim() && unit[k]) process.env[k] = unit[k]
+    if (!process.env.UPKEEP_SERVICE_MANAGER?.trim()) process.env.UPKEEP_SERVICE_MANAGER = 'systemd'
+  }
+  return loadConfigOrExit(process.env, import.meta.url)
 }
 
 async function confirm(question: string): Promise<boolean> {
@@ -119,7 +127,7 @@ async function addCommand(args: string[]): Promise<number> {
   const opts = parseAddOptions(args, process.cwd())
   try {
     verifyRoot('add')
-    const config = appConfig()
+    const config = await appConfig(runWithExeca)
     const registry = createRegistry(config)
     const run = runWithExeca
     const { facts, units, existing } = await inspect(config, registry, opts, run)
@@ -205,7 +213,7 @@ async function checkCommand(args: string[]): Promise<number> {
   const name = positionals[0]!
   const json = values.json === true
   try {
-    const config = appConfig()
+    const config = await appConfig(runWithExeca)
     const report = await checkApp(
       {
         config,
@@ -284,7 +292,7 @@ async function listCommand(args: string[]): Promise<number> {
   const { values } = parseOptions(args, { json: { type: 'boolean' } })
   const json = values.json === true
   try {
-    const config = appConfig()
+    const config = await appConfig(runWithExeca)
     const rows = await listRows(config, createRegistry(config))
     if (json) {
       print(JSON.stringify(rows))
@@ -312,7 +320,7 @@ async function showCommand(args: string[]): Promise<number> {
   const { positionals } = parseOptions(args, {}, true)
   if (positionals.length !== 1) throw new UsageError('name the app: upkeep app show NAME')
   try {
-    const config = appConfig()
+    const config = await appConfig(runWithExeca)
     print(JSON.stringify(await createRegistry(config).get(positionals[0]!), null, 2))
     return EXIT.ok
   } catch (err) {
@@ -327,7 +335,7 @@ async function removeCommand(args: string[]): Promise<number> {
   if (name === UPKEEP_APP) throw new UsageError('Upkeep itself cannot be removed this way (install.sh --uninstall removes it)')
   try {
     verifyRoot('remove')
-    const config = appConfig()
+    const config = await appConfig(runWithExeca)
     const registry = createRegistry(config)
     const notes: string[] = []
     const changes = await planRemove({ config, registry, systemdDir: SYSTEMD_DIR, run: runWithExeca }, name, notes)
