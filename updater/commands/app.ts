@@ -18,7 +18,7 @@ import { inspectCheckout, runningVersion, type CheckoutFacts } from '../adopt/in
 import { parseAddOptions, type AddOptions, type VersionJson } from '../adopt/options'
 import { chooseName, describeProbe, proposeDefinition } from '../adopt/propose'
 import { runAsUser } from '../adopt/run-as'
-import { listServiceUnits, parseEnvironment, pathsInto, type UnitInfo } from '../adopt/units'
+import { listServiceUnits, parseEnvironment, pathsInto, showUnits, type UnitInfo } from '../adopt/units'
 import { UPDATER_UNITS } from '../adopt/drop-ins'
 import { CONFIG_VARIABLES } from '../broker/spawn-worker'
 import { findVersionProbe, sampleHealth } from '../adopt/version-probe'
@@ -107,6 +107,9 @@ async function inspect(config: Config, registry: Registry, opts: AddOptions, run
   const units = await listServiceUnits(run).catch((err: Error) => {
     throw new UpdateError('INTERNAL', `cannot list systemd's units: ${err.message}`, { hint: 'Is systemd running? systemctl is-system-running' })
   })
+  // Instances of templates (app@blue.service) have no unit file of their own: asked for by name.
+  const named = [...(opts.units ?? []), ...(sameCheckout?.def.run.units ?? [])].filter((u) => !units.some((k) => k.id === u))
+  if (named.length) units.push(...(await showUnits(run, [...new Set(named)]).catch(() => [])))
   return { facts, units, ...(sameCheckout ? { existing: sameCheckout } : {}) }
 }
 
