@@ -226,6 +226,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0
     }
     if (app && !command.perApp) throw new UsageError(`${name} does not take --app`)
+    if (name !== 'serve' && name !== 'worker' && name !== 'take-requests') (await import('./commands/unit-environment')).adoptUnitEnvironment()
     return (await command.run(app, args)) ?? 0
   } catch (err) {
     if (err instanceof UsageError) {

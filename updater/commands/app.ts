@@ -19,7 +19,7 @@ import { parseAddOptions, type AddOptions, type VersionJson } from '../adopt/opt
 import { chooseName, describeProbe, proposeDefinition } from '../adopt/propose'
 import { runAsUser } from '../adopt/run-as'
 import { listServiceUnits, parseEnvironment, pathsInto, showUnits, type UnitInfo } from '../adopt/units'
-import { UPDATER_UNITS } from '../adopt/drop-ins'
+import { adoptUnitEnvironment } from './unit-environment'
 import { CONFIG_VARIABLES } from '../broker/spawn-worker'
 import { findVersionProbe, sampleHealth } from '../adopt/version-probe'
 import { print } from '../console-status'
@@ -37,13 +37,8 @@ const SYSTEMD_DIR = '/etc/systemd/system'
  * (/run/systemd/system) root takes what upkeep-updater.service sets, where the shell sets nothing,
  * and systemd as the service manager. Put in process.env: the workers this starts read it too.
  */
-async function appConfig(run: RunCommand): Promise<Config> {
-  if (isRoot() && existsSync('/run/systemd/system')) {
-    const r = await run('systemctl', ['show', '-p', 'Environment', '--value', UPDATER_UNITS[0]], { timeoutMs: 30_000 }).catch(() => undefined)
-    const unit = r?.exitCode === 0 ? parseEnvironment(r.stdout.trim()) : {}
-    for (const k of CONFIG_VARIABLES) if (!process.env[k]?.trim() && unit[k]) process.env[k] = unit[k]
-    if (!process.env.UPKEEP_SERVICE_MANAGER?.trim()) process.env.UPKEEP_SERVICE_MANAGER = 'systemd'
-  }
+async function appConfig(_run: RunCommand): Promise<Config> {
+  adoptUnitEnvironment()
   return loadConfigOrExit(process.env, import.meta.url)
 }
 
