@@ -265,15 +265,15 @@ describe('upkeep app add and upkeep app check, on a host with Upkeep installed',
     const after = await check({ json: true })
     expect(failing(after.report)).toEqual([])
 
-    // From a root shell, with the updater unit's service manager (README "Add your app"); back
-    // to 1.0.0 on purpose (the committed update kept no server.bak to roll back to).
-    const back = await sb.exec(node, [`${INSTALL_DIR}/current/upkeep.mjs`, '--app', 'notes', 'update', 'v1.0.0', '--force', '--yes'], { env: { UPKEEP_SERVICE_MANAGER: 'systemd' }, timeoutMs: 120_000 })
+    // From a root shell (which takes the updater unit's settings): back to the release the
+    // operator built by hand, kept as server.bak, named by its directory.
+    const back = await sb.exec(node, [`${INSTALL_DIR}/current/upkeep.mjs`, '--app', 'notes', 'rollback', '--yes'], { timeoutMs: 120_000 })
     console.log(back.stdout)
     expect(back.code, back.stdout + back.stderr).toBe(0)
-    expect(back.stdout).toMatch(/Updating 1\.1\.0 → 1\.0\.0/)
+    expect(back.stdout).toMatch(/Rolling back 1\.1\.0 → 1\.0\.0/)
     expect(await waitForJson(healthUrl(GO_APP.healthPath))).toMatchObject({ build: { version: '1.0.0' } })
-    // v1.0.0's first directory may still be kept for rollback: a reinstall gets one of its own.
-    expect((await sb.execOk('readlink', [`${CHECKOUT}/current`])).trim()).toMatch(/^\.upkeep\/releases\/v1\.0\.0(\+[0-9a-f]{8})?$/)
+    expect((await sb.execOk('readlink', [`${CHECKOUT}/current`])).trim()).toBe('.upkeep/releases/v1.0.0')
+    expect((await sb.execOk('readlink', [`${CHECKOUT}/server.bak`])).trim()).toBe('.upkeep/releases/v1.1.0')
   }, 180_000)
 
   test('upkeep app remove: the definition and drop-ins go, the state stays and the output says where', async () => {
