@@ -34,6 +34,8 @@ export function createProcessManager(opts: ProcessManagerOptions): ServiceManage
   const stopTimeoutMs = opts.stopTimeoutMs ?? 15_000
   let child: ChildProcess | undefined
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
+  /** Resolves when Node has handled the exit of `child` (and set `exit`). */
+  let exited: Promise<void> = Promise.resolve()
   let logOffset = 0
 
   const stop = async () => {
@@ -85,12 +87,15 @@ export function createProcessManager(opts: ProcessManagerOptions): ServiceManage
     })
     closeSync(fd)
     const started = child
+    exited = new Promise<void>((resolve) => {
+      started.once('exit', (code, signal) => {
+        if (child === started) exit = { code, signal }
+        resolve()
+      })
+    })
     await new Promise<void>((resolve, reject) => {
       started.once('spawn', resolve)
       started.once('error', (err) => reject(new UpdateError('RESTART_FAILED', `cannot start ${entry}: ${err.message}`, { step: 'restart', cause: err })))
-    })
-    started.once('exit', (code, signal) => {
-      if (child === started) exit = { code, signal }
     })
     started.unref()
     await writePidFile(paths.pidFile, started.pid!)
@@ -106,6 +111,9 @@ export function createProcessManager(opts: ProcessManagerOptions): ServiceManage
       await start()
     },
     async state(): Promise<ServiceState> {
+      // Our server is gone, but Node handles a child's exit (SIGCHLD) on a later turn of the
+      // event loop: wait for that, so its exit status is known. (Bounded in case it never comes.)
+      if (child?.pid !== undefined && !exit && !isProcessAlive(child.pid)) await within(exited, EXIT_EVENT_WAIT_MS)
       if (child && exit) {
         return { active: exit.code === 0 ? 'inactive' : 'failed', subState: 'exited', mainPid: undefined, restarts: 0, exitStatus: exit.code ?? (exit.signal ? 128 : undefined) }
       }
@@ -126,6 +134,19 @@ export function createProcessManager(opts: ProcessManagerOptions): ServiceManage
         return []
       }
     },
+  }
+}
+
+/** How long state() waits for Node to report the exit of a server that is already gone. */
+const EXIT_EVENT_WAIT_MS = 5000
+
+/** Resolves when `p` does, or after `ms` at the latest. */
+async function within(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))])
+  } finally {
+    clearTimeout(timer)
   }
 }
 
