@@ -4,8 +4,10 @@ import { chmod, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { readPidFile } from '../../updater/shared/pidfile'
-import { git, GIT_ENV } from './git-fixtures'
+import { createPaths } from '../../updater/shared/paths'
+import { git } from './git-fixtures'
 import { repoRoot } from './paths'
+import { buildRelease } from './release-build'
 import { freePort, run, type RunResult } from './run'
 
 // A tiny app for the updater to update: no dependencies (npm ci is instant and offline), a build
@@ -128,12 +130,9 @@ export async function createFixture(origin: string, opts: { healthTimeoutSec?: n
   const dataDir = path.join(appDir, 'data')
   const backupDir = path.join(appDir, 'backups')
 
-  // "Installed" v1.0.0: built into a release directory and live through `current`.
-  const release = path.join(appDir, '.upkeep', 'releases', 'v1.0.0')
-  execFileSync(process.execPath, ['build.mjs', '--out', release], { cwd: appDir, env: { ...process.env, ...GIT_ENV }, stdio: ['ignore', 'ignore', 'inherit'] })
-  const commit = git(appDir, ['rev-parse', 'HEAD'])
-  await writeFile(path.join(release, 'upkeep-release.json'), JSON.stringify({ tag: 'v1.0.0', version: '1.0.0', commit, serverEntry: 'app.mjs', builtAt: new Date().toISOString() }))
-  await symlink('.upkeep/releases/v1.0.0', path.join(appDir, 'current'))
+  // "Installed" v1.0.0: built by the updater's build step into a release directory, live through `current`.
+  const release = await buildRelease(createPaths({ appDir, dataDir, backupDir }), 'v1.0.0')
+  await symlink(path.relative(appDir, release), path.join(appDir, 'current'))
 
   // The app's data: text, a binary upload, and a live SQLite database.
   await mkdir(path.join(dataDir, 'uploads'), { recursive: true })

@@ -5,7 +5,7 @@ import { processStartTime } from '../shared/pidfile'
 import { versionFromDescribe } from '../shared/version'
 import { ExecError } from '../adapters/exec'
 import { readLinkTarget } from '../adapters/fs'
-import { writeReleaseManifest } from '../adapters/release-manifest'
+import { readReleaseManifest, RELEASE_MANIFEST, writeReleaseManifest } from '../adapters/release-manifest'
 import { expandCommand, parseAppConfig, type AppConfig } from '../app-config'
 import type { Step, StepContext } from '../context'
 
@@ -103,22 +103,33 @@ export const build: Step = {
     }
     await ctx.save()
 
+    // A build that writes its own manifest (Upkeep's does) is described by it; others get one here.
+    const built = await readReleaseManifest(outDir)
+    if (built && built.commit !== j.to.commit) {
+      throw new UpdateError('BUILD_FAILED', `the build's ${RELEASE_MANIFEST} names commit ${built.commit.slice(0, 12)}, not ${j.to.tag} (${j.to.commit!.slice(0, 12)})`, {
+        step: 'build',
+        hint: `The build must describe the commit it was run in (git rev-parse HEAD), or leave ${RELEASE_MANIFEST} to the updater.`,
+      })
+    }
+    const serverEntry = built?.serverEntry ?? app.serverEntry
     try {
-      await access(path.join(outDir, app.serverEntry))
+      await access(path.join(outDir, serverEntry))
     } catch {
-      throw new UpdateError('BUILD_FAILED', `the build produced no ${app.serverEntry} in ${path.relative(paths.appDir, outDir)}`, {
+      throw new UpdateError('BUILD_FAILED', `the build produced no ${serverEntry} in ${path.relative(paths.appDir, outDir)}`, {
         step: 'build',
         hint: 'Check "outDir" and "serverEntry" in upkeep.json, or the build script’s --out handling.',
       })
     }
-    await writeReleaseManifest(outDir, {
-      tag: j.to.tag,
-      version: versionFromDescribe(j.to.tag),
-      commit: j.to.commit!,
-      serverEntry: app.serverEntry,
-      healthPath: app.healthPath,
-      builtAt: ctx.clock.now().toISOString(),
-    })
+    if (!built) {
+      await writeReleaseManifest(outDir, {
+        tag: j.to.tag,
+        version: versionFromDescribe(j.to.tag),
+        commit: j.to.commit!,
+        serverEntry,
+        healthPath: app.healthPath,
+        builtAt: ctx.clock.now().toISOString(),
+      })
+    }
     const release = await releaseDirFor(ctx, j.to.tag)
     await rm(release, { recursive: true, force: true })
     await rename(outDir, release)

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -8,6 +8,8 @@ import { createProcessManager } from '../../../updater/adapters/process-manager'
 import { silentLogger } from '../../../updater/shared/log'
 import { createPaths } from '../../../updater/shared/paths'
 import { isProcessAlive, readPidFile } from '../../../updater/shared/pidfile'
+import { commitAll, git, initRepo } from '../../support/git-fixtures'
+import { buildRelease } from '../../support/release-build'
 import { freePort, waitForJson } from '../../support/run'
 
 const SERVER = `import http from 'node:http'
@@ -26,11 +28,13 @@ beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'upkeep-pm-'))
   port = await freePort()
   paths = createPaths({ appDir: dir, dataDir: path.join(dir, 'data'), backupDir: path.join(dir, 'backups') })
-  const release = path.join(dir, '.upkeep', 'releases', 'v1.0.0')
-  await mkdir(release, { recursive: true })
-  await writeFile(path.join(release, 'srv.mjs'), SERVER)
-  await writeFile(path.join(release, 'upkeep-release.json'), JSON.stringify({ tag: 'v1.0.0', version: '1.0.0', commit: 'x', serverEntry: 'srv.mjs' }))
-  await symlink('.upkeep/releases/v1.0.0', path.join(dir, 'current'))
+  // An app whose release holds srv.mjs, built as the updater builds one (upkeep.json names the entry).
+  await writeFile(path.join(dir, 'srv.mjs'), SERVER)
+  await writeFile(path.join(dir, 'upkeep.json'), JSON.stringify({ buildCommands: [['mkdir', '{out}'], ['cp', 'srv.mjs', '{out}/srv.mjs']], serverEntry: 'srv.mjs' }))
+  initRepo(dir)
+  commitAll(dir, 'v1.0.0')
+  git(dir, ['tag', 'v1.0.0'])
+  await symlink(path.relative(dir, await buildRelease(paths, 'v1.0.0')), path.join(dir, 'current'))
 })
 afterEach(async () => {
   for (const pid of started.splice(0)) if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL')
