@@ -879,7 +879,9 @@ uninstall_upkeep() {
         find "$DIR" -mindepth 1 -maxdepth 1 ! -name data ! -name backups -exec rm -rf {} +
     fi
     if [ -n "$PURGE" ]; then
-        if [ -d "$ENV_DIR" ] && act "delete $ENV_DIR"; then rm -rf "$ENV_DIR"; fi
+        if [ -d "$ENV_DIR" ] && act "delete $ENV_DIR (settings, app definitions, release keys)"; then rm -rf "$ENV_DIR"; fi
+        # The apps' update state (journals, history, backups by default) and root's updater copies.
+        if [ -d "$STATE_ROOT" ] && act "delete $STATE_ROOT (the apps' update state and backups)"; then rm -rf "$STATE_ROOT"; fi
         if id -u "$SVC_USER" >/dev/null 2>&1; then
             home=$(getent passwd "$SVC_USER" | cut -d: -f6)
             if act "delete user $SVC_USER and its home $home"; then

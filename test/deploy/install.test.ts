@@ -405,7 +405,7 @@ say done
     expect(r.code, r.stdout + r.stderr).toBe(0)
     expect(r.stdout).toMatch(/^Upkeep is removed, with its data, backups and user\.$/m)
     const left = await sb.sh(
-      `ls -d ${DIR} /etc/upkeep /var/lib/upkeep 2>/dev/null; find /etc/systemd/system -name 'upkeep*'; getent passwd upkeep; getent group upkeep; ` +
+      `ls -d ${DIR} /etc/upkeep /var/lib/upkeep /var/lib/upkeep-apps 2>/dev/null; find /etc/systemd/system -name 'upkeep*'; getent passwd upkeep; getent group upkeep; ` +
         `systemctl list-unit-files --no-legend 'upkeep*'; systemctl list-units --all --no-legend 'upkeep*'; true`,
     )
     expect(left).toBe('')
