@@ -221,6 +221,9 @@ async function main(argv: string[]): Promise<number> {
     return 0
   }
   const options = opts
+  // What the demo makes (the build, the definition, the state root) is read by the app's user
+  // too, and the processes it starts inherit this: a umask of 077 would lock that user out.
+  process.umask(0o022)
 
   let dir: string | undefined
   let server: ChildProcess | undefined
@@ -249,6 +252,8 @@ async function main(argv: string[]): Promise<number> {
     const l = layout(dir)
     const port = await freePort(options.port)
     const samplePort = await freePort()
+    verifyReachable(user, [process.execPath, '-e', '0'], `run ${process.execPath}`)
+    verifyReachable(user, [process.execPath, '-e', 'require("node:fs").readdirSync(process.argv[1])', dir], `enter ${dir}`)
     say(`Upkeep demo in ${dir}${user.switched ? ` (the sample app runs and builds as ${user.name}: Upkeep never runs git or a build as root)` : ''}\n`)
 
     say('[1/4] Building Upkeep: its server, updater and web UI, as a release is built')

@@ -44,7 +44,9 @@ export function verifyReachable(user: DemoUser, argv: string[], what: string): v
   if (!user.switched) return
   const r = spawnSync(argv[0]!, argv.slice(1), { uid: user.uid, gid: user.gid, cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } })
   if (r.status === 0) return
-  const why = (r.error?.message ?? r.stderr ?? '').trim().split('\n').slice(-1)[0]
+  // Node's own message (EACCES…), not the stack or the version line it ends with.
+  const lines = (r.error?.message ?? r.stderr ?? '').split('\n').map((l) => l.trim()).filter(Boolean)
+  const why = (lines.find((l) => /EACCES|EPERM|ENOENT|denied|Error:/.test(l)) ?? lines[0])?.slice(0, 200)
   throw new UpdateError('FORBIDDEN', `${user.name} cannot ${what}${why ? ` (${why})` : ''}`, {
     hint: `Every directory above it must let others enter it (chmod o+x), and node must be installed where ${user.name} can run it (e.g. /usr/bin/node); or choose another --dir, or run the demo as a normal user.`,
   })

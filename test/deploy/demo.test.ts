@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -94,6 +94,21 @@ describe('npm run demo: options', () => {
       expect((await readdir(dir)).sort()).toEqual(['notes.txt', 'sub'])
     } finally {
       await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('as root: a --dir the app\'s user cannot enter is named, with what to do, before anything is built', async () => {
+    const parent = await mkdtemp(path.join(tmpdir(), 'upkeep-demo-private-'))
+    try {
+      await chmod(parent, 0o700)
+      const dir = path.join(parent, 'demo')
+      const r = await demo(['--dir', dir])
+      expect(r.stderr).toContain(`demo: nobody cannot enter ${dir} (Error: EACCES: permission denied`)
+      expect(r.stderr).toContain('hint: Every directory above it must let others enter it (chmod o+x)')
+      expect(r.stdout).not.toContain('[1/4]')
+      expect(r.code).toBe(1)
+    } finally {
+      await rm(parent, { recursive: true, force: true })
     }
   })
 

@@ -3,7 +3,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { Browser, Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { afterAll, beforeAll, describe, expect, onTestFailed, test } from 'vitest'
 import { readPidFile } from '../../updater/shared/pidfile'
 import { launchBrowser, screenshot } from '../support/browser'
 import { OWNER } from '../support/fixture-app'
@@ -55,6 +55,18 @@ async function processGroup(pgid: number): Promise<string[]> {
     if (stat && Number(fields[2]) === pgid && fields[0] !== 'Z') found.push(`${name} ${stat.slice(0, stat.lastIndexOf(')') + 1)}`)
   }
   return found
+}
+
+/** What the demo's logs say, for a failed test: the updater's, the sample app's, the last history entries. */
+async function diagnostics(dir: string, output: string): Promise<string> {
+  const tail = async (file: string, lines: number) => `--- ${path.relative(dir, file)}\n${(await readFile(file, 'utf8').catch((err: Error) => err.message)).trim().split('\n').slice(-lines).join('\n')}`
+  const files: [string, number][] = [
+    [path.join(dir, 'upkeep-data', 'logs', 'updater.log'), 40],
+    [path.join(dir, 'upkeep-data', 'logs', 'server.log'), 20],
+    [path.join(dir, 'state', 'sample', 'logs', 'app.log'), 20],
+    [path.join(dir, 'state', 'sample', 'update-history.jsonl'), 2],
+  ]
+  return [`--- npm run demo\n${output.trim().split('\n').slice(-20).join('\n')}`, ...(await Promise.all(files.map(([f, n]) => tail(f, n))))].join('\n')
 }
 
 const isAnswering = (url: string) => fetch(url, { signal: AbortSignal.timeout(2000) }).then(() => true, () => false)
@@ -136,6 +148,7 @@ describe.each([
   })
 
   test('in Chromium: update to 1.1.0, then 1.2.0 fails to start and rolls back by itself; the data is intact', async () => {
+    onTestFailed(async () => console.log(await diagnostics(printed.dir, output)))
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
     const page = await context.newPage()
     const sample = await context.newPage()
@@ -195,6 +208,7 @@ describe.each([
   }, 180_000)
 
   test('Ctrl-C stops every process of the demo', async () => {
+    onTestFailed(async () => console.log(await diagnostics(printed.dir, output)))
     const server = await readPidFile(path.join(printed.dir, 'upkeep-data', 'server.pid'))
     const app = await readPidFile(path.join(printed.dir, 'state', 'sample', 'app.pid'))
     expect(server && app).toBeTruthy()
