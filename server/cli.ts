@@ -35,6 +35,13 @@ export interface CliDeps {
 export const SERVER_COMMANDS = ['status', 'check', 'set-password'] as const
 export type ServerCommand = (typeof SERVER_COMMANDS)[number]
 
+/** Each command's usage line, as `upkeep <command> --help` prints it (updater/cli.ts). */
+export const SERVER_USAGE: Record<ServerCommand, string> = {
+  status: 'upkeep status [--json]',
+  check: 'upkeep check [--json]',
+  'set-password': 'upkeep set-password [--password-stdin]',
+}
+
 class UsageError extends Error {}
 
 const processIo = (): CliIo => ({ env: process.env, stdout: process.stdout, stderr: process.stderr, stdin: process.stdin })
@@ -53,7 +60,8 @@ export async function runServerCommand(name: string, args: string[], io: CliIo =
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`upkeep ${name}: ${err.message}\nRun \`upkeep ${name} --help\` for usage.\n`)
+      const usage = (SERVER_USAGE as Record<string, string>)[name]
+      io.stderr.write(`upkeep ${name}: ${err.message}\n\n${usage ? `Usage: ${usage}\n(upkeep ${name} --help for more)` : `Run \`upkeep --help\` for the commands.`}\n`)
       return 2
     }
     if (err instanceof ConfigError) {
@@ -72,7 +80,8 @@ function options<T extends Record<string, { type: 'boolean' | 'string' }>>(args:
   try {
     return parseArgs({ args, options: spec, allowPositionals: false, strict: true }).values
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err))
+    // parseArgs' advice on `--` does not apply: these commands take no arguments.
+    throw new UsageError(err instanceof Error ? err.message.replace(/\. To specify a positional argument starting with a '-'.*$/s, '').split('\n').filter(Boolean).join(' ') : String(err))
   }
 }
 

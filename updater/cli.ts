@@ -1,6 +1,7 @@
 import { UsageError } from './commands/common'
 import { currentBuild } from './shared/version'
 import { APP_NAME_RE } from './shared/apps/definition'
+import { isUpdateError } from './shared/errors'
 
 // The `upkeep` command: a table of commands, each in its own module. Commands that belong to the
 // server (serve, status, check, set-password) come from the server's own bundles (server-entries.ts).
@@ -26,7 +27,9 @@ const COMMANDS: Record<string, Command> = {
   serve: {
     summary: 'run the web server (what upkeep.service runs)',
     usage: 'upkeep serve',
-    async run() {
+    async run(_app, args) {
+      const { parseOptions } = await import('./commands/common')
+      parseOptions(args, {})
       await (await import('./server-entries')).startServer()
       // The server keeps the process alive; exit happens on SIGTERM.
       return new Promise<never>(() => {})
@@ -215,9 +218,9 @@ export async function main(argv: string[]): Promise<number> {
       return 0
     }
     if (!name) {
-      const help = flags.some((f) => f === '-h' || f === '--help')
-      ;(help ? process.stdout : process.stderr).write(usage() + '\n')
-      return help ? 0 : 2
+      if (!flags.some((f) => f === '-h' || f === '--help')) throw new UsageError('no command given')
+      process.stdout.write(usage() + '\n')
+      return 0
     }
     const command = COMMANDS[name]
     if (!command) throw new UsageError(`unknown command "${name.slice(0, 40)}"`)
@@ -225,7 +228,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`Usage: ${command.usage}\n\n${command.summary}\n${command.details ? `\n${command.details}\n` : ''}`)
       return 0
     }
-    if (app && !command.perApp) throw new UsageError(`${name} does not take --app`)
+    if (app && !command.perApp) throw new UsageError(`--app is not an option of this command (it is about Upkeep${name === 'app' ? '\'s list of apps' : ' itself'})`)
     if (name !== 'serve' && name !== 'worker' && name !== 'take-requests') (await import('./commands/unit-environment')).adoptUnitEnvironment()
     return (await command.run(app, args)) ?? 0
   } catch (err) {
@@ -233,6 +236,11 @@ export async function main(argv: string[]): Promise<number> {
       const command = name ? COMMANDS[name] : undefined
       process.stderr.write(`upkeep${command ? ` ${name}` : ''}: ${err.message}\n\n${command ? `Usage: ${command.usage}\n(upkeep ${name} --help for more)` : usage()}\n`)
       return 2
+    }
+    // A failure a command did not report itself (a definition that cannot be read…): its message and hint, never a stack.
+    if (isUpdateError(err)) {
+      process.stderr.write(`upkeep: ${err.code}: ${err.message}${err.hint ? `\n  hint: ${err.hint}` : ''}\n`)
+      return 1
     }
     throw err
   }

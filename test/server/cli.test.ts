@@ -104,7 +104,7 @@ describe('upkeep status / check', () => {
     const opt = await cli('status', ['--jsno'])
     expect(opt.code).toBe(2)
     expect(opt.stderr).toContain("upkeep status: Unknown option '--jsno'")
-    expect(opt.stderr).toContain('Run `upkeep status --help` for usage.')
+    expect(opt.stderr).toContain('Usage: upkeep status [--json]')
   })
 })
 

@@ -27,8 +27,18 @@ export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(
   try {
     return parseArgs({ args, options, allowPositionals, strict: true })
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message.replace(/^TypeError \[[A-Z_]+\]: /, '') : String(err))
+    throw new UsageError(err instanceof Error ? usageReason(err.message) : String(err))
   }
+}
+
+/** parseArgs' complaint as one line, without its advice on `--` (which no command here needs). */
+export function usageReason(message: string): string {
+  return message
+    .replace(/^TypeError \[[A-Z_]+\]: /, '')
+    .replace(/\. To specify a positional argument starting with a '-'.*$/s, '')
+    .split('\n')
+    .filter(Boolean)
+    .join(' ')
 }
 
 /** The module the `upkeep` command runs from (the bundle, or updater/cli.ts through tsx). */

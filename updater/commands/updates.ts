@@ -7,6 +7,7 @@ import { readHistory, type HistoryEntry } from '../shared/history'
 import { createLogger, type Logger } from '../shared/log'
 import { createAppPaths, createManagerPaths } from '../shared/paths'
 import { loadConfigOrExit } from '../shared/runtime'
+import { isReleaseTag } from '../shared/version'
 import { isRoot, ownerOf } from '../adapters/fs'
 import { runWorker } from '../broker/spawn-worker'
 import { parseTakenRequests, takeRequests, type TakenAppRequest } from '../broker/take-requests'
@@ -21,7 +22,9 @@ export async function updateCommand(appName: string | undefined, args: string[])
   // Checked here too, so a usage error never starts a worker.
   const { values, positionals } = parseOptions(args, { yes: { type: 'boolean', short: 'y' }, json: { type: 'boolean' }, 'no-backup': { type: 'boolean' }, force: { type: 'boolean' } }, true)
   if (positionals.length > 1) throw new UsageError('one version at most')
-  if (positionals[0] && !/^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(positionals[0])) throw new UsageError(`"${positionals[0].slice(0, 40)}" is not a version; versions look like 1.2.3 or v1.2.3`)
+  const version = positionals[0]
+  // The worker's own rule (a semver release tag), so a bad version never reaches it.
+  if (version !== undefined && !isReleaseTag(version.startsWith('v') ? version : `v${version}`)) throw new UsageError(`"${version.slice(0, 40)}" is not a version; versions look like 1.2.3 or v1.2.3`)
   return withApp(appName, ['update', ...args], values.json === true)
 }
 

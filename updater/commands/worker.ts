@@ -8,7 +8,7 @@ import { readReleaseCache } from '../shared/release-cache'
 import { newUpdateId, isUpdateId } from '../shared/request'
 import { compareVersions, currentBuild, isBuilt, isReleaseTag, tagForVersion } from '../shared/version'
 import { createAppPaths, createManagerPaths, UPKEEP_APP } from '../shared/paths'
-import { print } from '../console-status'
+import { headline, print } from '../console-status'
 import { recordUnstarted, recover, runUpdate, type RunDeps, type RunResult } from '../run'
 import { createWorkerDeps } from '../worker/deps'
 import { copyPath, EXIT, fail, interruptSignal, parseOptions, UsageError, type CommandContext } from './common'
@@ -24,7 +24,13 @@ export function exitFor(result: RunResult): number {
 export async function latestTag(deps: RunDeps): Promise<string> {
   const cache = await readReleaseCache(deps.paths.releaseCache)
   if (cache?.latest?.tag && isReleaseTag(cache.latest.tag)) return cache.latest.tag
-  const tags = [...(await deps.git.remoteTags()).keys()].filter((t) => isReleaseTag(t) && !t.includes('-'))
+  const remote = await deps.git.remoteTags().catch((err: unknown) => {
+    throw new UpdateError('FETCH_FAILED', `cannot list the release tags of the remote: ${headline(err instanceof Error ? err.message : String(err))}`, {
+      hint: 'Name the version (upkeep update v1.2.3), or check the checkout\'s remote: git remote -v',
+      cause: err,
+    })
+  })
+  const tags = [...remote.keys()].filter((t) => isReleaseTag(t) && !t.includes('-'))
   const latest = tags.sort((a, b) => compareVersions(b, a))[0]
   if (!latest) throw new UpdateError('NO_RELEASE', 'the remote has no release tags', { hint: 'Name the version: upkeep update v1.2.3' })
   return latest
