@@ -69,6 +69,7 @@ RESTART_SERVER=
 INSTALLED_TAG=
 HAS_UPDATER=yes
 HAS_RECOVER=yes
+KEPT_DATA=
 
 # ---------------------------------------------------------------------------------- output
 
@@ -278,6 +279,18 @@ read_installed() {
     INSTALLED_HOST=${INSTALLED_HOST%]}
 }
 
+# What --uninstall leaves of an install, and a later install picks up: data/ and backups/ only
+# (and EXTRA, another name allowed). True for an empty DIR too.
+only_kept_data() { # only_kept_data DIR [EXTRA]
+    [ -d "$1" ] && [ -z "$(find "$1" -mindepth 1 -maxdepth 1 ! -name data ! -name backups ! -name "${2:-data}" | head -n 1)" ]
+}
+
+in_checkout() { # in_checkout DIR FIND-ACTION...: find over DIR, but not into data/ and backups/
+    ic_dir=$1
+    shift
+    find "$ic_dir" -xdev \( -path "$ic_dir/data/*" -o -path "$ic_dir/backups/*" \) -prune -o "$@"
+}
+
 # ---------------------------------------------------------------------------------- install
 
 check_system() {
@@ -431,11 +444,14 @@ get_source() {
                 "Leave out --repo to keep using it, or choose another --dir."
         fi
         if [ "$DIR" = "$SELF" ]; then ok "using the checkout install.sh sits in: $DIR"; else ok "$DIR is a checkout of ${origin:-(no origin)}"; fi
-        # git refuses to work in a checkout owned by someone else ("dubious ownership").
+        # git refuses to work in a checkout owned by someone else ("dubious ownership"). What is in
+        # data/ and backups/ is not the checkout's: the root updater's files there (journal,
+        # history, 0600 backups) stay root's.
         foreign=$DIR
-        if id -u "$SVC_USER" >/dev/null 2>&1; then foreign=$(find "$DIR" -xdev ! -user "$SVC_USER" -print 2>/dev/null | head -n 1); fi
+        if id -u "$SVC_USER" >/dev/null 2>&1; then foreign=$(in_checkout "$DIR" ! -user "$SVC_USER" -print 2>/dev/null | head -n 1); fi
         if [ -n "$foreign" ] && act "hand $DIR to user $SVC_USER (e.g. $foreign is owned by $(stat -c %U "$foreign"))"; then
-            chown -R "$SVC_USER:$SVC_USER" "$DIR"
+            # -h: a symbolic link is chowned itself, never what it points to.
+            in_checkout "$DIR" -exec chown -h "$SVC_USER:$SVC_USER" {} +
             foreign=
         fi
         if [ -n "$foreign" ]; then # a dry run: git cannot be asked as $SVC_USER yet
@@ -463,8 +479,14 @@ get_source() {
         return 0
     fi
 
-    if [ -e "$DIR" ] && [ -n "$(ls -A "$DIR" 2>/dev/null)" ]; then
+    # What an earlier install kept is used; a clone an interrupted run left (see below) is redone.
+    clone=$DIR/.upkeep-clone
+    if [ -e "$DIR" ] && ! only_kept_data "$DIR" .upkeep-clone; then
         err "$DIR exists and is not a git checkout of Upkeep" "Choose another --dir, or move $DIR away."
+    fi
+    if [ -d "$DIR/data" ] || [ -d "$DIR/backups" ]; then
+        KEPT_DATA=1
+        ok "$DIR holds the data/ and backups/ of an earlier install: they are kept and used"
     fi
     REPO=$OPT_REPO
     if [ -z "$REPO" ] && [ -n "$SELF" ]; then REPO=$(origin_of "$SELF"); fi
@@ -488,8 +510,13 @@ get_source() {
     fi
     if act "clone $REPO into $DIR"; then
         install -d -m 0755 -o "$SVC_USER" -g "$SVC_USER" "$DIR"
-        as_user "$DIR" git clone --quiet --no-checkout "$REPO" "$DIR" ||
-            err "git clone $REPO failed" "See the message above. Remove $DIR (rmdir $DIR) if it is left empty, then run install.sh again."
+        # git clones only into an empty directory, and DIR may hold kept data: clone beside it,
+        # then move the repository in (a checkout ignores data/ and backups/).
+        as_user "$DIR" rm -rf "$clone"
+        as_user "$DIR" git clone --quiet --no-checkout "$REPO" "$clone" ||
+            err "git clone $REPO failed" "See the message above, then run install.sh again."
+        as_user "$DIR" mv "$clone/.git" "$DIR/.git"
+        as_user "$DIR" rmdir "$clone"
     fi
     if act "check out $TAG"; then
         as_user "$DIR" git -c advice.detachedHead=false checkout --quiet --detach "refs/tags/$TAG" ||
@@ -765,9 +792,13 @@ summary() {
     case $HOST in
         127.* | ::1) say "             (this machine only: put a reverse proxy in front, or reinstall with --host 0.0.0.0)" ;;
     esac
-    say "  Password:  the server prints the initial admin password once, at its first start:"
-    say "               journalctl -u upkeep.service | grep -i password"
-    say "             (or set UPKEEP_ADMIN_PASSWORD when running install.sh)"
+    if [ -n "$KEPT_DATA" ]; then
+        say "  Password:  unchanged: the data of the earlier install is used (upkeep set-password changes it)"
+    else
+        say "  Password:  the server prints the initial admin password once, at its first start:"
+        say "               journalctl -u upkeep.service | grep -i password"
+        say "             (or set UPKEEP_ADMIN_PASSWORD when running install.sh)"
+    fi
     say "  Status:    systemctl status upkeep.service"
     say "  Logs:      journalctl -u upkeep.service -f"
     say "  Settings:  systemctl edit upkeep.service   (or run install.sh again with other options)"
@@ -803,6 +834,8 @@ uninstall_upkeep() {
         err "an update is running right now (upkeep-updater.service)" "Wait until it is done (journalctl -u upkeep-updater.service -f), then uninstall."
     fi
     DIR=${OPT_DIR:-$INSTALLED_DIR}
+    # Units already removed (an earlier --uninstall): the default directory, if it is there.
+    if [ -z "$DIR" ] && { only_kept_data /opt/upkeep || looks_installed /opt/upkeep; }; then DIR=/opt/upkeep; fi
     found=
     for unit in upkeep-updater.path upkeep-updater.service upkeep.service upkeep.socket upkeep-recover.service; do
         [ -e "$UNIT_DIR/$unit" ] || continue
@@ -828,13 +861,15 @@ uninstall_upkeep() {
     fi
 
     step "Removing the code${PURGE:+, data and user}"
+    origin=
+    if [ -n "$DIR" ] && [ -d "$DIR/.git" ]; then origin=$(origin_of "$DIR"); fi
     if [ -z "$DIR" ]; then
         ok "no install directory known (pass --dir to remove one)"
     elif [ ! -d "$DIR" ]; then
         ok "$DIR is gone"
-    elif [ -z "$PURGE" ] && [ -z "$(find "$DIR" -mindepth 1 -maxdepth 1 ! -name data ! -name backups | head -n 1)" ]; then
+    elif [ -z "$PURGE" ] && only_kept_data "$DIR"; then
         ok "only data/ and backups/ are left in $DIR"
-    elif [ -n "$PURGE" ] && [ -z "$(find "$DIR" -mindepth 1 -maxdepth 1 ! -name data ! -name backups | head -n 1)" ]; then
+    elif [ -n "$PURGE" ] && only_kept_data "$DIR"; then
         if act "delete $DIR with its data/ and backups/"; then rm -rf "$DIR"; fi
     elif ! looks_installed "$DIR"; then
         err "$DIR does not look like an Upkeep install (no .upkeep/ or current); not deleting anything in it" "Remove it by hand if you are sure."
@@ -844,13 +879,19 @@ uninstall_upkeep() {
         find "$DIR" -mindepth 1 -maxdepth 1 ! -name data ! -name backups -exec rm -rf {} +
     fi
     if [ -n "$PURGE" ]; then
-        if [ -d "$ENV_DIR" ] && act "delete $ENV_DIR"; then rm -rf "$ENV_DIR"; fi
+        if [ -d "$ENV_DIR" ] && act "delete $ENV_DIR (settings, app definitions, release keys)"; then rm -rf "$ENV_DIR"; fi
+        # The apps' update state (journals, history, backups by default) and root's updater copies.
+        if [ -d "$STATE_ROOT" ] && act "delete $STATE_ROOT (the apps' update state and backups)"; then rm -rf "$STATE_ROOT"; fi
         if id -u "$SVC_USER" >/dev/null 2>&1; then
             home=$(getent passwd "$SVC_USER" | cut -d: -f6)
             if act "delete user $SVC_USER and its home $home"; then
                 userdel "$SVC_USER" || warn "userdel $SVC_USER failed; remove the user by hand"
                 case $home in /var/lib/*) rm -rf "$home" ;; esac
             fi
+        fi
+        # userdel deletes the user's own group only where login.defs says so (USERGROUPS_ENAB).
+        if getent group "$SVC_USER" >/dev/null 2>&1 && ! id -u "$SVC_USER" >/dev/null 2>&1 && act "delete group $SVC_USER"; then
+            groupdel "$SVC_USER" || warn "groupdel $SVC_USER failed; remove the group by hand"
         fi
     fi
 
@@ -859,11 +900,13 @@ uninstall_upkeep() {
         say "Dry run: $CHANGES change(s) above would be made; nothing was changed."
     elif [ "$CHANGES" -eq 0 ]; then
         say "Nothing to remove: Upkeep is not installed."
+    elif [ -n "$PURGE" ] && [ -z "$DIR" ]; then
+        say "Upkeep's units and user are removed; no install directory was known, so no data was deleted (pass --dir DIR)."
     elif [ -n "$PURGE" ]; then
         say "Upkeep is removed, with its data, backups and user."
     else
         say "Upkeep is removed. Kept: ${DIR:+$DIR/data, $DIR/backups, }${ENV_DIR} (if any) and user $SVC_USER."
-        say "Installing again (install.sh --dir ${DIR:-DIR}) picks the data up; --uninstall --purge deletes it."
+        say "Installing again (install.sh --repo ${origin:-URL} --dir ${DIR:-DIR}) picks the data up; --uninstall --purge deletes it."
     fi
 }
 

@@ -3,13 +3,17 @@
 //   upkeep.mjs   the CLI and updater  (node upkeep.mjs --help)
 //   server-cli.mjs  the server's CLI commands (status, check, set-password), loaded by upkeep.mjs
 //   web/         the built web UI
-//   build-info.json  {version, commit, builtAt}, read by the updater to know what a build is
+//   build-info.json  {version, commit, builtAt}, read by install.sh and deploy/pack.ts (and by the
+//                    updater for older builds that have no upkeep-release.json)
+//   upkeep-release.json  the release manifest (tag, version, commit, serverEntry, healthPath, builtAt)
+//                    the updater reads to run, health-check and roll back to this build
 import { execFileSync } from 'node:child_process'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { build as esbuild } from 'esbuild'
 import { build as vite } from 'vite'
+import { writeReleaseManifest } from '../updater/adapters/release-manifest'
 
 const root = path.resolve(import.meta.dirname, '..')
 
@@ -69,7 +73,11 @@ async function main(): Promise<void> {
     build: { outDir: path.join(out, 'web'), emptyOutDir: true },
   })
 
-  await writeFile(path.join(out, 'build-info.json'), JSON.stringify({ version, commit, builtAt: new Date().toISOString() }, null, 2) + '\n')
+  const builtAt = new Date().toISOString()
+  await writeFile(path.join(out, 'build-info.json'), JSON.stringify({ version, commit, builtAt }, null, 2) + '\n')
+  // Written here, not only by the updater: a build made by install.sh (or by hand) is a release
+  // the updater can describe and roll back to. `v` + the describe output names the tag it came from.
+  await writeReleaseManifest(out, { tag: `v${version}`, version, commit, serverEntry: 'server.mjs', healthPath: '/api/health', builtAt })
   process.stdout.write(`built ${version} (${commit.slice(0, 12)}) into ${path.relative(process.cwd(), out) || '.'} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`)
 }
 

@@ -2,6 +2,7 @@ import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { readReleaseManifest } from '../updater/adapters/release-manifest'
 import { adminEnv, login } from './support/auth'
 import { commitAll, copyProject, git, initRepo } from './support/git-fixtures'
 import { freePort, run, waitForJson } from './support/run'
@@ -34,6 +35,13 @@ describe('npm run build', () => {
   test('embeds the git describe version and the commit', async () => {
     const info = JSON.parse(await readFile(path.join(out, 'build-info.json'), 'utf8'))
     expect(info).toMatchObject({ version: `1.4.0-1-g${commit.slice(0, 7)}`, commit })
+  })
+
+  test('writes the release manifest the updater reads to start, health-check and roll back to the build', async () => {
+    const manifest = await readReleaseManifest(out)
+    const info = JSON.parse(await readFile(path.join(out, 'build-info.json'), 'utf8'))
+    expect(manifest).toEqual({ tag: `v1.4.0-1-g${commit.slice(0, 7)}`, version: `1.4.0-1-g${commit.slice(0, 7)}`, commit, serverEntry: 'server.mjs', healthPath: '/api/health', builtAt: info.builtAt })
+    await stat(path.join(out, manifest!.serverEntry))
   })
 
   test('node server.mjs runs without node_modules and answers /api/health', async () => {

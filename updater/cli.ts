@@ -106,12 +106,27 @@ const COMMANDS: Record<string, Command> = {
     summary: 'add, check and list the apps Upkeep updates',
     usage: 'upkeep app add|check|list|show|remove …',
     details: [
-      '  upkeep app add CHECKOUT [--name NAME] [--unit U]… [--health-url URL] [--dry-run] [--yes]',
-      '        inspect a checkout (owner, remote, tags, the units that run it) and write its definition',
-      '  upkeep app check NAME      run the preflight for real and name each failing precondition and its fix',
-      '  upkeep app list [--json]   the apps and their state',
-      '  upkeep app show NAME       the definition as Upkeep reads it',
-      '  upkeep app remove NAME     forget an app (its checkout, units and data stay)',
+      '  upkeep app add CHECKOUT [options]   (as root)',
+      '        inspect a checkout (owner, remote, release tags, running version, the units that run it),',
+      '        show the definition and every change, then write it: /etc/upkeep/apps/NAME.json, the',
+      "        app's state directory, drop-ins for the updater units and the app's units",
+      '      --health-url URL            where the app answers when it is up (required the first time)',
+      '      --health-version SPEC       where it reports its version: none, json:/pointer, regex:RE or',
+      '                                  header:NAME (default: found in the answer, else none)',
+      '      --build-command JSON_ARGV   a build command, e.g. \'["npm","ci"]\' (repeat, in order)',
+      '      --build-output DIR          releases layout: where the build is ({out} or a path; default {out})',
+      '      --layout releases|in-place  default: releases when a unit runs from CHECKOUT/current/',
+      '      --unit UNIT, --socket UNIT  the units (repeat); default: the ones running from CHECKOUT',
+      '      --data PATH                 data backed up before each update (repeat)',
+      '      --name NAME, --user USER, --github OWNER/NAME',
+      '      --dry-run                   print the definition and the changes, change nothing',
+      '      --yes, --json               do not ask on a terminal; print JSON',
+      '      Added again, the definition on file is kept but for what the options change.',
+      '  upkeep app check NAME [--json]   run the preconditions of an update for real (as the app\'s user);',
+      '                                   each failure names its fix; exit 1 when one fails',
+      '  upkeep app list [--json]         the apps, their versions and last updates',
+      '  upkeep app show NAME             the definition as Upkeep reads it (defaults filled in)',
+      '  upkeep app remove NAME [--yes]   forget an app (as root): its checkout, units, data and state stay',
     ].join('\n'),
     run: async (_app, args) => (await import('./commands/app')).appCommand(args),
   },
@@ -129,7 +144,7 @@ const COMMANDS: Record<string, Command> = {
   },
   worker: {
     summary: "internal: run an update as the app's user",
-    usage: 'upkeep --app NAME worker update|rollback|recover …',
+    usage: 'upkeep --app NAME worker update|rollback|recover|check …',
     internal: true,
     perApp: true,
     async run(app, args) {
@@ -211,6 +226,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0
     }
     if (app && !command.perApp) throw new UsageError(`${name} does not take --app`)
+    if (name !== 'serve' && name !== 'worker' && name !== 'take-requests') (await import('./commands/unit-environment')).adoptUnitEnvironment()
     return (await command.run(app, args)) ?? 0
   } catch (err) {
     if (err instanceof UsageError) {

@@ -96,6 +96,19 @@ export async function describeRunning(deps: Pick<Deps, 'paths' | 'git' | 'app'>)
   }
 }
 
+/**
+ * What a release directory holds: its manifest, or for one made by hand (an app adopted with the
+ * release an operator built) its name when that is a release tag, and the tag's commit.
+ */
+async function releaseOf(deps: Pick<Deps, 'git'>, dir: string): Promise<{ tag: string; version: string; commit: string } | undefined> {
+  const manifest = await readReleaseManifest(dir)
+  if (manifest) return manifest
+  const tag = path.basename(dir).replace(/\+[0-9a-f]{8}$/, '')
+  if (!isReleaseTag(tag)) return undefined
+  const commit = await deps.git.tagCommit(tag)
+  return commit ? { tag, version: versionFromDescribe(tag), commit } : undefined
+}
+
 function stepsOf(kind: Journal['kind']): Step[] {
   return kind === 'update' ? UPDATE_STEPS : ROLLBACK_STEPS
 }
@@ -118,7 +131,7 @@ export async function runUpdate(deps: RunDeps, plan: UpdatePlan, steps?: Step[])
           hint: `Install the previous release again: upkeep --app ${deps.app.name} update vX.Y.Z --force`,
         })
       }
-      const bak = from.bak ? await readReleaseManifest(from.bak) : undefined
+      const bak = from.bak ? await releaseOf(deps, from.bak) : undefined
       if (!from.bak || !bak) {
         throw new UpdateError('NOT_FOUND', 'there is no previous build (server.bak) to roll back to', { hint: 'A rollback target exists after the first update made by upkeep.' })
       }

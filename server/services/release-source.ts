@@ -104,7 +104,6 @@ export function createReleaseSource(deps: ReleaseSourceDeps): ReleaseSource {
   }
 
   async function refresh(q: ReleaseQuery, cache: ReleaseCache | undefined): Promise<ReleaseResult> {
-    const key = keyOf(q)
     const now = clock.now()
     const webBase = repoWebBase(deps.github.apiUrl, deps.webHost, q.repo)
     const validators = cache?.via === 'api' ? { etag: cache.etag, lastModified: cache.lastModified } : undefined

@@ -8,7 +8,6 @@ import { INSTALL_DIR, startUpkeepSandbox, type UpkeepSandbox } from '../support/
 import { freePort } from '../support/run'
 import type { Sandbox } from '../support/sandbox'
 import { NODE_APP } from '../support/third-party-apps'
-import { TWO_UNIT_APP } from '../support/two-unit-app'
 import { upkeepApi, type UpkeepApi } from '../support/upkeep-api'
 
 // Issue 11, must show 1, 2 and 5, on one host (a systemd sandbox): Upkeep itself, installed by

@@ -1,18 +1,23 @@
 import { describe, expect, test, beforeAll, afterAll } from 'vitest'
 import { createSystemd } from '../../updater/adapters/systemd'
+import type { HistoryEntry } from '../../updater/shared/history'
+import { login } from '../support/auth'
 import { startClientLoop } from '../support/client-loop'
 import { freePort } from '../support/run'
 import { INSTALL_DIR as DIR, startUpkeepSandbox, type UpkeepSandbox } from '../support/installed-upkeep'
 import type { ExecResult, Sandbox } from '../support/sandbox'
 import { installValues, renderUnit } from '../support/units'
+import { upkeepApi } from '../support/upkeep-api'
 
 // install.sh on a real systemd: from a bare origin of this repository (v1.0.0, v1.1.0, and a
 // v1.2.0 whose server exits at start), into /opt/upkeep of a sandbox. A dry run on the fresh
 // machine, one install, then the assertions on it in order: re-run, dry run, a broken release,
-// the sandboxes of the server and updater units, uninstall. (Updates through the API and power
-// cuts come with the updater.)
+// the sandboxes of the server and updater units, an update and `upkeep rollback` from the
+// command line, uninstall, an install again into the data it kept, purge. (Updates through the
+// API are updates.test.ts, power cuts power-cut.test.ts.)
 
 const ADMIN_PASSWORD = 'correct horse battery staple'
+const NEW_PASSWORD = 'set with upkeep set-password'
 
 describe('install.sh on a real systemd', () => {
   let box: UpkeepSandbox
@@ -305,13 +310,50 @@ say done
     expect((await health()).version).toBe('1.0.0')
   })
 
+  test('install, `upkeep update v1.1.0`, then `upkeep rollback` returns to v1.0.0, the release install.sh built', async () => {
+    // The operator's CLI, as root, with the environment the updater unit has (README: "run them with the service's environment").
+    const env = Object.fromEntries(
+      (await sb.execOk('systemctl', ['show', '-p', 'Environment', '--value', 'upkeep-updater.service'])).trim().split(/\s+/).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    )
+    expect(env).toMatchObject({ PORT: String(port), UPKEEP_SERVICE_MANAGER: 'systemd' })
+    const upkeep = (args: string[]) => sb.exec('node', [`${DIR}/current/upkeep.mjs`, ...args], { env, cwd: DIR, timeoutMs: 600_000 })
+    const manifest = async (release: string) => JSON.parse(await sb.execOk('cat', [`${DIR}/${release}/upkeep-release.json`])) as Record<string, string>
+    const buildInfo = async (release: string) => JSON.parse(await sb.execOk('cat', [`${DIR}/${release}/build-info.json`])) as Record<string, string>
+
+    // install.sh's build describes itself: the manifest the updater reads to roll back to it.
+    expect(await manifest('current')).toMatchObject({ tag: 'v1.0.0', version: '1.0.0', commit: box.origin.commits['v1.0.0'], serverEntry: 'server.mjs', builtAt: (await buildInfo('current')).builtAt })
+
+    const up = await upkeep(['update', 'v1.1.0', '--yes'])
+    expect(up.code, up.stdout + up.stderr).toBe(0)
+    expect(await health()).toMatchObject({ version: '1.1.0', commit: box.origin.commits['v1.1.0'] })
+    expect((await sb.execOk('readlink', [`${DIR}/current`, `${DIR}/server.bak`])).trim().split('\n')).toEqual(['.upkeep/releases/v1.1.0', '.upkeep/releases/v1.0.0'])
+    // The updater kept the manifest v1.1.0's own build wrote (its builtAt is that of build-info.json).
+    expect(await manifest('current')).toMatchObject({ tag: 'v1.1.0', commit: box.origin.commits['v1.1.0'], builtAt: (await buildInfo('current')).builtAt })
+
+    const back = await upkeep(['rollback', '--yes'])
+    expect(back.code, back.stdout + back.stderr).toBe(0)
+    expect(await health()).toMatchObject({ version: '1.0.0', commit: box.origin.commits['v1.0.0'] })
+    expect((await sb.execOk('readlink', [`${DIR}/current`])).trim()).toBe('.upkeep/releases/v1.0.0')
+    expect((await sb.execOk('runuser', ['-u', 'upkeep', '--', 'git', '-C', DIR, 'describe', '--tags'])).trim()).toBe('v1.0.0')
+    const history = await sb.execOk('runuser', ['-u', 'upkeep', '--', 'node', `${DIR}/current/upkeep.mjs`, 'history', '--json'], { cwd: DIR })
+    expect((JSON.parse(history) as HistoryEntry[]).map((e) => [e.kind, e.status, e.from.version, e.to.version])).toEqual([
+      ['rollback', 'complete', '1.1.0', '1.0.0'],
+      ['update', 'complete', '1.0.0', '1.1.0'],
+    ])
+    expect(await isActive('upkeep.service')).toBe('active')
+  }, 600_000)
+
   test('--uninstall removes the units and the code, keeps data/ and backups/; a second one has nothing to remove', async () => {
     await sb.execOk('runuser', ['-u', 'upkeep', '--', 'sh', '-c', `echo kept > ${DIR}/data/marker && echo kept > ${DIR}/backups/marker`])
+    // A password of its own (not the UPKEEP_ADMIN_PASSWORD of the first start): the reinstall below must find it in data/.
+    await sb.execOk('runuser', ['-u', 'upkeep', '--', 'node', `${DIR}/current/upkeep.mjs`, 'set-password', '--password-stdin'], { cwd: DIR, input: NEW_PASSWORD })
+    await login(`http://127.0.0.1:${port}`, NEW_PASSWORD)
     const r = await install(['--uninstall'])
     if (r.code !== 0) console.log(r.stdout, r.stderr)
     expect(r.code, r.stdout + r.stderr).toBe(0)
     expect(r.stdout).toMatch(/^Step 3\/3: /m)
     expect(r.stdout).toMatch(/^Upkeep is removed\. Kept: \/opt\/upkeep\/data, \/opt\/upkeep\/backups/m)
+    expect(r.stdout).toContain(`Installing again (install.sh --repo ${box.git.url('origin.git')} --dir ${DIR}) picks the data up`)
     expect((await sb.sh('ls -d /etc/systemd/system/upkeep* 2>/dev/null || true')).trim()).toBe('')
     for (const unit of ['upkeep.socket', 'upkeep.service', 'upkeep-updater.path']) expect(await isActive(unit)).not.toBe('active')
     await expect(fetch(`http://127.0.0.1:${port}/api/health`)).rejects.toThrow()
@@ -321,5 +363,59 @@ say done
     const again = await install(['--uninstall', '--dir', DIR])
     expect(again.code, again.stdout + again.stderr).toBe(0)
     expect(again.stdout).toMatch(/^Nothing to remove: Upkeep is not installed\.$/m)
+  })
+
+  test('installing again into the same directory uses the data --uninstall kept: its admin password, its history', async () => {
+    const r = await box.installRelease('v1.0.0')
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout).toContain(`ok: ${DIR} holds the data/ and backups/ of an earlier install: they are kept and used`)
+    expect(r.stdout).toContain(`+ clone ${box.git.url('origin.git')} into ${DIR}`)
+    expect(r.stdout).toMatch(/^Upkeep v1\.0\.0 is installed and running/m)
+    expect(r.stdout).toContain('Password:  unchanged')
+    expect(await health()).toMatchObject({ version: '1.0.0', commit: box.origin.commits['v1.0.0'] })
+    expect(await sb.execOk('cat', [`${DIR}/data/marker`, `${DIR}/backups/marker`])).toBe('kept\nkept\n')
+    expect((await sb.execOk('runuser', ['-u', 'upkeep', '--', 'git', '-C', DIR, 'status', '--porcelain'])).trim()).toBe('')
+    // The new checkout and build belong to upkeep (in data/ and backups/ the root updater's files stay root's).
+    expect((await sb.sh(`find ${DIR} \\( -path ${DIR}/data -o -path ${DIR}/backups \\) -prune -o ! -user upkeep -print | head -n 5`)).trim()).toBe('')
+
+    const url = `http://127.0.0.1:${port}`
+    await expect(login(url, ADMIN_PASSWORD)).rejects.toThrow(/login failed: 401/)
+    const api = await upkeepApi(url, NEW_PASSWORD)
+    expect((await api.history()).map((e) => [e.kind, e.status, e.to.version])).toEqual([
+      ['rollback', 'complete', '1.0.0'],
+      ['update', 'complete', '1.1.0'],
+    ])
+    // …and it is an install like any other: running install.sh again changes nothing.
+    const again = await install(['--dir', DIR])
+    expect(changeLines(again.stdout)).toEqual([])
+    expect(again.stdout).toMatch(/^Nothing to change: Upkeep v1\.0\.0 is installed, running and healthy\.$/m)
+  }, 600_000)
+
+  test('a --dir that holds more than the data/ and backups/ of an earlier install is refused and left alone', async () => {
+    await sb.sh('mkdir -p /opt/other/data && echo mine > /opt/other/notes.txt')
+    const r = await install(['--repo', box.git.url('origin.git'), '--dir', '/opt/other', '--port', String(port)])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('install.sh: error: /opt/other exists and is not a git checkout of Upkeep')
+    expect((await sb.execOk('ls', ['-A', '/opt/other'])).trim().split('\n')).toEqual(['data', 'notes.txt'])
+    await sb.execOk('rm', ['-r', '/opt/other'])
+  })
+
+  test('--uninstall --purge leaves no data, user, group, unit or /etc/upkeep', async () => {
+    const r = await install(['--uninstall', '--purge'])
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/^Upkeep is removed, with its data, backups and user\.$/m)
+    const left = await sb.sh(
+      `ls -d ${DIR} /etc/upkeep /var/lib/upkeep /var/lib/upkeep-apps 2>/dev/null; find /etc/systemd/system -name 'upkeep*'; getent passwd upkeep; getent group upkeep; ` +
+        `systemctl list-unit-files --no-legend 'upkeep*'; systemctl list-units --all --no-legend 'upkeep*'; true`,
+    )
+    expect(left).toBe('')
+    await expect(fetch(`http://127.0.0.1:${port}/api/health`)).rejects.toThrow()
+
+    // What a plain --uninstall leaves is found in the default directory by a later --purge without --dir.
+    await sb.sh(`mkdir -p ${DIR}/data ${DIR}/backups && echo kept > ${DIR}/data/marker`)
+    const later = await install(['--uninstall', '--purge'])
+    expect(later.code, later.stdout + later.stderr).toBe(0)
+    expect(later.stdout).toContain(`+ delete ${DIR} with its data/ and backups/`)
+    expect((await sb.exec('test', ['-e', DIR])).code).not.toBe(0)
   })
 })

@@ -6,8 +6,9 @@ import path from 'node:path'
 import { parseAppDefinition } from '../../updater/shared/apps/definition'
 import { createAppPaths, createManagerPaths, type AppPaths } from '../../updater/shared/paths'
 import { readPidFile } from '../../updater/shared/pidfile'
-import { git, GIT_ENV } from './git-fixtures'
+import { git } from './git-fixtures'
 import { repoRoot } from './paths'
+import { buildRelease } from './release-build'
 import { freePort, run, type RunResult } from './run'
 
 // A tiny app for the updater to update: no dependencies (npm ci is instant and offline), a build
@@ -137,21 +138,6 @@ export async function createFixture(origin: string, opts: { healthTimeoutSec?: n
   const dataDir = path.join(appDir, 'data')
   const backupDir = path.join(appDir, 'backups')
 
-  // "Installed" v1.0.0: built into a release directory and live through `current`.
-  const release = path.join(appDir, '.upkeep', 'releases', 'v1.0.0')
-  execFileSync(process.execPath, ['build.mjs', '--out', release], { cwd: appDir, env: { ...process.env, ...GIT_ENV }, stdio: ['ignore', 'ignore', 'inherit'] })
-  const commit = git(appDir, ['rev-parse', 'HEAD'])
-  await writeFile(path.join(release, 'upkeep-release.json'), JSON.stringify({ tag: 'v1.0.0', version: '1.0.0', commit, serverEntry: 'app.mjs', builtAt: new Date().toISOString() }))
-  await symlink('.upkeep/releases/v1.0.0', path.join(appDir, 'current'))
-
-  // The app's data: text, a binary upload, and a live SQLite database.
-  await mkdir(path.join(dataDir, 'uploads'), { recursive: true })
-  await writeFile(path.join(dataDir, 'notes.txt'), 'hello from 1.0.0\n')
-  await writeFile(path.join(dataDir, 'schema-version'), '1\n')
-  await writeFile(path.join(dataDir, 'uploads', 'photo.bin'), randomBytes(256 * 1024))
-  execFileSync('sqlite3', [path.join(dataDir, 'app.db'), "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users(name) VALUES ('ada'),('grace');"])
-  execFileSync('chown', ['-R', `${OWNER.uid}:${OWNER.gid}`, appDir, origin])
-
   // Upkeep's side: its data dir (requests), the apps' state root (root's), the definitions (root's).
   const managerData = path.join(root, 'upkeep-data')
   const stateRoot = path.join(root, 'state')
@@ -170,6 +156,18 @@ export async function createFixture(origin: string, opts: { healthTimeoutSec?: n
   await writeFile(defFile, JSON.stringify(definition, null, 2), { mode: 0o644 })
   const manager = createManagerPaths({ appDir: repoRoot, dataDir: managerData, stateDir: stateRoot, appsDir })
   const paths = createAppPaths(parseAppDefinition(definition), manager)
+  // "Installed" v1.0.0: built by the updater's build step into a release directory, live through `current`.
+  const release = await buildRelease(paths, 'v1.0.0', parseAppDefinition(definition))
+  await symlink(path.relative(appDir, release), path.join(appDir, 'current'))
+
+  // The app's data: text, a binary upload, and a live SQLite database.
+  await mkdir(path.join(dataDir, 'uploads'), { recursive: true })
+  await writeFile(path.join(dataDir, 'notes.txt'), 'hello from 1.0.0\n')
+  await writeFile(path.join(dataDir, 'schema-version'), '1\n')
+  await writeFile(path.join(dataDir, 'uploads', 'photo.bin'), randomBytes(256 * 1024))
+  execFileSync('sqlite3', [path.join(dataDir, 'app.db'), "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users(name) VALUES ('ada'),('grace');"])
+  execFileSync('chown', ['-R', `${OWNER.uid}:${OWNER.gid}`, appDir, origin])
+
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     DATA_DIR: managerData,

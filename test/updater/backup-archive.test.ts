@@ -4,7 +4,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile,
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
-import { createExec, type Exec } from '../../updater/adapters/exec'
+import { createExec } from '../../updater/adapters/exec'
 import { cleanEnv } from '../../updater/adapters/clean-env'
 import { backupName, createBackup, dataChangedSince, pruneBackups, restoreBackup, type DataRoot } from '../../updater/backup-archive'
 import { UPKEEP_RUNTIME_EXCLUDES } from '../../updater/shared/apps/builtin'

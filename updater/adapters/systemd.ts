@@ -154,7 +154,8 @@ export function parseServiceState(show: string): ServiceState {
   }
 }
 
-const runWithExeca: RunCommand = async (file, args, { timeoutMs }) => {
+/** The real RunCommand: plain, stable output (no pager, no colours, C locale). */
+export const runWithExeca: RunCommand = async (file, args, { timeoutMs }) => {
   const r = await execa(file, args, {
     reject: false,
     timeout: timeoutMs,

@@ -14,7 +14,7 @@ import { createSystemd } from '../adapters/systemd'
 import { serveServices } from './ipc'
 
 /** Every variable the configuration reads (config.ts): the worker builds the same paths from them. */
-const CONFIG_VARIABLES = [
+export const CONFIG_VARIABLES = [
   'PORT',
   'HOST',
   'APP_DIR',

@@ -172,10 +172,17 @@ async function workerRecover(ctx: CommandContext, args: string[]): Promise<numbe
   }
 }
 
+/** `worker check`: `upkeep app check`'s checks that touch the app's files, as its user; JSON on stdout. */
+async function workerCheck(ctx: CommandContext, args: string[]): Promise<number> {
+  parseOptions(args, {})
+  return (await import('./app')).workerCheck(ctx)
+}
+
 const WORKER_COMMANDS: Record<string, (ctx: CommandContext, args: string[]) => Promise<number>> = {
   update: workerUpdate,
   rollback: workerRollback,
   recover: workerRecover,
+  check: workerCheck,
 }
 
 /** `upkeep --app NAME worker COMMAND …`: runs as the app's user. */
@@ -183,6 +190,8 @@ export async function workerMain(ctx: CommandContext, argv: string[]): Promise<n
   const [name, ...args] = argv
   const command = name ? WORKER_COMMANDS[name] : undefined
   if (!command) throw new UsageError(`worker: unknown command "${name ?? ''}" (${Object.keys(WORKER_COMMANDS).join(', ')})`)
+  // A check changes nothing and settles nothing: this copy runs it, whichever started an update.
+  if (name === 'check') return command(ctx, args)
   const handed = await handOverToStarter(ctx, argv)
   if (handed !== undefined) return handed
   return command(ctx, args)

@@ -1,4 +1,4 @@
-import { writeJsonAtomic } from './atomic-write'
+import { writeJsonAtomic, type AtomicWriteOptions } from './atomic-write'
 import { readDataFile } from './data-file'
 
 /**
@@ -22,7 +22,8 @@ export async function readInstalled(file: string): Promise<Installed | undefined
   }
 }
 
-export async function writeInstalled(file: string, value: Installed): Promise<void> {
+/** `owner`: root recording what runs (`upkeep app add`) gives the file to the app's user. */
+export async function writeInstalled(file: string, value: Installed, opts: Pick<AtomicWriteOptions, 'owner'> = {}): Promise<void> {
   // World-readable: the server (another user) shows it.
-  await writeJsonAtomic(file, value, { mode: 0o644 })
+  await writeJsonAtomic(file, value, { mode: 0o644, ...opts })
 }

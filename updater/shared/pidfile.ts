@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import { writeJsonAtomic } from './atomic-write'
 
@@ -20,12 +20,22 @@ export function processStartTime(pid: number): number | undefined {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // Field 2 (comm) may contain spaces and parentheses; fields after the last ')' are fixed.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    // A zombie has exited; only its parent has not reaped it yet.
-    if (fields[0] === 'Z' || fields[0] === 'X') return undefined
+    // A zombie has exited; only its parent has not reaped it yet. But a zombie main thread may
+    // still have threads exiting (exit_group), which hold its files open, a listening socket
+    // among them: the process is gone when they are.
+    if ((fields[0] === 'Z' || fields[0] === 'X') && !hasOtherThreads(pid)) return undefined
     const start = Number(fields[19])
     return Number.isFinite(start) ? start : undefined
   } catch {
     return undefined
+  }
+}
+
+function hasOtherThreads(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/task`).some((tid) => tid !== String(pid))
+  } catch {
+    return false
   }
 }
 

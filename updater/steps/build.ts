@@ -159,7 +159,13 @@ export const build: Step = {
     }
     // A build that describes itself (Upkeep's own does) is the one writer of its manifest.
     const own = await readReleaseManifest(outDir)
-    if (!own || own.commit !== j.to.commit) {
+    if (own && own.commit !== j.to.commit) {
+      throw new UpdateError('BUILD_FAILED', `the build's upkeep-release.json names commit ${own.commit.slice(0, 12)}, not ${j.to.tag} (${j.to.commit!.slice(0, 12)})`, {
+        step: 'build',
+        hint: 'The build must describe the commit it built: check how it finds its version and commit (git describe in the staging checkout).',
+      })
+    }
+    if (!own) {
       await writeReleaseManifest(outDir, {
         tag: j.to.tag,
         version: versionFromDescribe(j.to.tag),
