@@ -77,4 +77,14 @@ describe('architecture', () => {
     )
     expect(problems).toEqual([])
   })
+
+  test('the updater reaches server code only through updater/server-entries.ts, by declared entry points built apart', () => {
+    const mentions = sourceFiles(path.join(repoRoot, 'updater'))
+      .filter((file) => /['"`](\.\.\/)+server\//.test(readFileSync(file, 'utf8')))
+      .map((file) => path.relative(repoRoot, file))
+    expect(mentions).toEqual(['updater/server-entries.ts'])
+    // Each entry it names is one esbuild builds as a bundle of its own (deploy/build.ts), never into upkeep.mjs.
+    const build = readFileSync(path.join(repoRoot, 'deploy/build.ts'), 'utf8')
+    for (const source of ['server/main.ts', 'server/cli.ts']) expect(build).toContain(`'${source}'`)
+  })
 })

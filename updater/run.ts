@@ -474,4 +474,3 @@ export async function recover(deps: RunDeps, mode: RecoveryMode): Promise<Recove
   }
 }
 
-export type { StepName }

@@ -1,4 +1,3 @@
-import path from 'node:path'
 import type { AtomicWriteOptions } from '../../updater/shared/atomic-write'
 import type { AppDefinition } from '../../updater/shared/apps/definition'
 import { createRegistry, type Registry } from '../../updater/shared/apps/registry'
@@ -140,9 +139,4 @@ export function createAppsService(deps: AppsServiceDeps): AppsService {
       return out
     },
   }
-}
-
-/** Where an app's definition file is, for messages. */
-export function definitionFile(config: Pick<Config, 'appsDir'>, name: string): string {
-  return path.join(config.appsDir, `${name}.json`)
 }

@@ -7,7 +7,6 @@ import { distroOf, parseOsRelease } from '../../.ci/packages.mjs'
 import { ensureCommand } from './apt'
 import { repoRoot } from './paths'
 
-export { BROWSER_ENV } from '../../.ci/browser.mjs'
 
 /** This machine's distribution, from os-release(5). */
 export function thisDistro(): Distro {

@@ -65,7 +65,6 @@ process.on('SIGTERM', () => server.close(() => process.exit(0)))
 `
 }
 
-export const TAGS = ['v1.0.0', 'v1.1.0', 'v1.2.0', 'v1.3.0', 'v1.4.0'] as const
 
 /** A bare origin with the five tags; returns its path. Made once per test file and shared. */
 export async function createOrigin(root: string): Promise<string> {
