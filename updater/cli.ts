@@ -67,7 +67,7 @@ const COMMANDS: Record<string, Command> = {
   },
   update: {
     summary: 'update to a release (default: the latest), with backup and automatic rollback',
-    usage: 'upkeep update [vX.Y.Z] [--yes] [--json] [--no-backup] [--force]',
+    usage: 'upkeep update [vX.Y.Z] [--yes] [--json] [--no-backup] [--force] [--from-source]',
     perApp: true,
     details: [
       'Steps: preflight, backup, fetch, build (in staging), switch, restart, health, commit;',
@@ -76,6 +76,7 @@ const COMMANDS: Record<string, Command> = {
       '  --json       print the history entry as JSON (logs go to stderr)',
       '  --no-backup  skip the data backup (a rollback then cannot restore the data)',
       '  --force      allow reinstalling or downgrading to a version not newer than the running one',
+      '  --from-source  build the tag from source even when the app publishes signed artifacts',
       'Exit status: 0 updated, 1 failed (nothing changed), 3 rolled back, 2 usage.',
     ].join('\n'),
     run: async (app, args) => (await import('./commands/updates')).updateCommand(app, args),

@@ -8,7 +8,8 @@ import { fileJournal } from '../shared/journal'
 import { createLogger, type Logger } from '../shared/log'
 import { createAppPaths, createManagerPaths, UPKEEP_APP, type AppPaths } from '../shared/paths'
 import { fileStatus } from '../shared/status'
-import { isBuilt } from '../shared/version'
+import { currentBuild, isBuilt } from '../shared/version'
+import { createRunTool } from '../artifacts/run-tool'
 import { cleanEnv } from '../adapters/clean-env'
 import { systemClock } from '../shared/clock'
 import { createExec, type RunAs } from '../adapters/exec'
@@ -150,6 +151,14 @@ export async function createWorkerDeps(o: WorkerOptions): Promise<{ deps: RunDep
     history: fileHistory(paths.history),
     lock: createUpdateLock(paths, { log, staleAfterMs: config.staleAfterMs }),
     user,
+    artifacts: {
+      fetch: (input, init) => globalThis.fetch(input, init),
+      run: createRunTool(),
+      githubApiUrl: config.githubApiUrl,
+      // Upkeep's token is its own; another app gets it only when its (root's) definition says so.
+      ...(config.githubToken && (app.name === UPKEEP_APP || app.artifacts?.token === 'GITHUB_TOKEN') ? { githubToken: config.githubToken } : {}),
+      userAgent: `upkeep/${currentBuild().version}`,
+    },
     ...(o.signal ? { signal: o.signal } : {}),
     // Test-only (never in a built bundle): SIGKILL ourselves right after journaling "step:phase".
     ...(killAt ? { onJournal: (step: string, phase: string) => (`${step}:${phase}` === killAt ? process.kill(process.pid, 'SIGKILL') : undefined) } : {}),
