@@ -105,7 +105,7 @@ const COMMANDS: Record<string, Command> = {
   },
   app: {
     summary: 'add, check and list the apps Upkeep updates',
-    usage: 'upkeep app add|check|list|show|remove …',
+    usage: 'upkeep app add|check|list|show|remove|trust …',
     details: [
       '  upkeep app add CHECKOUT [options]   (as root)',
       '        inspect a checkout (owner, remote, release tags, running version, the units that run it),',
@@ -128,6 +128,9 @@ const COMMANDS: Record<string, Command> = {
       '  upkeep app list [--json]         the apps, their versions and last updates',
       '  upkeep app show NAME             the definition as Upkeep reads it (defaults filled in)',
       '  upkeep app remove NAME [--yes]   forget an app (as root): its checkout, units, data and state stay',
+      '  upkeep app trust NAME --key NEW.pub [--signature NEW.pub.sig] [--keep-old] | --replace',
+      '        pin the key its signed releases and tags are verified with (as root): a new key needs the',
+      '        pinned key\'s signature (ssh-keygen -Y sign -n upkeep-key-rotation), or --replace',
     ].join('\n'),
     run: async (_app, args) => (await import('./commands/app')).appCommand(args),
   },
