@@ -120,6 +120,14 @@ async function ensureStateDir(paths: AppPaths, app: AppDefinition): Promise<void
   }
 }
 
+/**
+ * Upkeep's GITHUB_TOKEN is its own; another app's release downloads get it only when its (root's)
+ * definition says so. Without systemd every app's update runs in one process, so this holds there too. Pure.
+ */
+export function githubTokenFor(app: AppDefinition, token: string | undefined): string | undefined {
+  return token && (app.name === UPKEEP_APP || app.artifacts?.token === 'GITHUB_TOKEN') ? token : undefined
+}
+
 /** The real dependencies of an update of `app`, run as the current user (the app's). */
 export async function createWorkerDeps(o: WorkerOptions): Promise<{ deps: RunDeps; paths: AppPaths; log: Logger }> {
   const { config, app } = o
@@ -155,8 +163,7 @@ export async function createWorkerDeps(o: WorkerOptions): Promise<{ deps: RunDep
       fetch: (input, init) => globalThis.fetch(input, init),
       run: createRunTool(),
       githubApiUrl: config.githubApiUrl,
-      // Upkeep's token is its own; another app gets it only when its (root's) definition says so.
-      ...(config.githubToken && (app.name === UPKEEP_APP || app.artifacts?.token === 'GITHUB_TOKEN') ? { githubToken: config.githubToken } : {}),
+      ...(githubTokenFor(app, config.githubToken) ? { githubToken: githubTokenFor(app, config.githubToken)! } : {}),
       userAgent: `upkeep/${currentBuild().version}`,
     },
     ...(o.signal ? { signal: o.signal } : {}),
