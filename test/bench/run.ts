@@ -2,6 +2,8 @@
 //   1. backup throughput on a generated 1 GB data/      target ≥ 100 MB/s on 2 cores
 //   2. the updater's own overhead on the fixture app    target ≤ 2 s (total minus fetch, npm ci and build)
 //   3. failure → old version serving again              target ≤ 30 s (≤ 10 s for a crash at start)
+//   4. one release of Upkeep from its verified artifact vs from source (lockfile unchanged / changed)
+//                                                       target ≤ 3 s from the artifact (verified-update.ts)
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -17,6 +19,7 @@ import type { Journal } from '../../updater/shared/journal'
 import type { StatusEvent } from '../../updater/shared/status'
 import { createFixture, createOrigin, type Fixture } from '../support/fixture-app'
 import { repoRoot } from '../support/paths'
+import { benchVerifiedUpdate } from './verified-update'
 
 const MB = 1e6
 const verdict = (ok: boolean) => (ok ? 'meets target' : 'MISSES target')
@@ -172,6 +175,7 @@ try {
   const origin = await createOrigin(path.join(root, 'fixture'))
   await benchOverhead(bundle, origin)
   await benchRecovery(bundle, origin)
+  await benchVerifiedUpdate(root, line)
 } finally {
   await rm(root, { recursive: true, force: true })
 }
