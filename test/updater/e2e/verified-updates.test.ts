@@ -189,6 +189,28 @@ describe('a release from its signed artifact', () => {
   })
 })
 
+describe('GitHub release assets and the release checks’ rate limit', () => {
+  test('while the release checks are rate-limited, the update asks GitHub nothing and says when to try again', async () => {
+    const until = new Date(Date.now() + 45 * 60_000).toISOString()
+    await mkdir(path.dirname(f.paths.releaseCache), { recursive: true })
+    await writeFile(f.paths.releaseCache, JSON.stringify({ repo: 'acme/fixture', channel: 'stable', checkedAt: new Date().toISOString(), latest: null, releases: [], via: 'api', rateLimitedUntil: until }))
+    await f.define((d) => (d.artifacts = { github: 'acme/fixture' }))
+    try {
+      const before = await snapshot()
+      // Nothing answers there: a request would fail otherwise, not with RATE_LIMITED.
+      const r = await f.upkeep(['update', 'v1.2.0', '--yes', '--json'], { GITHUB_API_URL: 'http://127.0.0.1:9' })
+      const entry = JSON.parse(r.stdout) as HistoryEntry
+      expect(r.code).toBe(1)
+      expect(entry).toMatchObject({ status: 'failed', error: { code: 'RATE_LIMITED', step: 'build', message: `GitHub rate limit reached; no request before ${until}` } })
+      expect(entry.error!.hint).toContain(`try the update again after ${until}`)
+      expect(await snapshot()).toEqual(before)
+    } finally {
+      await rm(f.paths.releaseCache, { force: true })
+      await f.define((d) => delete d.artifacts)
+    }
+  })
+})
+
 describe('source builds that require signed tags', () => {
   const requireSigned = () =>
     f.define((d) => {
