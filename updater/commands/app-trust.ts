@@ -47,7 +47,7 @@ async function verifyMayPin(appsDir: string, command: string): Promise<void> {
   }
 }
 
-function describe(name: string, change: TrustChange): string {
+function changeText(name: string, change: TrustChange): string {
   const added = change.keys.find((k) => keyFingerprint(k.key) === change.added)
   const ns = added?.options.find(([n]) => n === 'namespaces')?.[1]
   return [
@@ -98,7 +98,7 @@ export async function appTrustCommand(args: string[]): Promise<number> {
       change = await pinKey(file, { publicKey: newKeyText, principal: values.principal ?? `${name}-release`, replace: values.replace === true })
     }
     if (json) print(JSON.stringify({ app: name, file, ...change, keys: change.keys.map((k) => ({ principal: k.principal, fingerprint: keyFingerprint(k.key) })) }))
-    else print(`${describe(name, change)}\n  file: ${file}`)
+    else print(`${changeText(name, change)}\n  file: ${file}`)
     return EXIT.ok
   } catch (err) {
     return fail(err, json)
