@@ -3,6 +3,7 @@ import path from 'node:path'
 import type { ArtifactsDefinition } from '../shared/apps/definition'
 import { UpdateError } from '../shared/errors'
 import type { InstalledFrom } from '../shared/installed-from'
+import { UPKEEP_APP } from '../shared/paths'
 import { readReleaseCache } from '../shared/release-cache'
 import { writeReleaseManifest } from '../adapters/release-manifest'
 import { parseRepoBuildConfig, planBuild, type RepoBuildConfig } from '../app-config'
@@ -103,6 +104,14 @@ export async function installArtifact(ctx: StepContext, a: ArtifactsDefinition, 
     onProgress: progressReporter(ctx),
     log,
     signal: ctx.signal,
+  }).catch((err: unknown) => {
+    // Not there, or not now: the operator may choose to build this release instead. (A release
+    // that fails its checks is never offered that way: its hint says not to install it.)
+    if (err instanceof UpdateError && (err.code === 'DOWNLOAD_FAILED' || err.code === 'RATE_LIMITED')) {
+      const command = `upkeep${ctx.app.name === UPKEEP_APP ? '' : ` --app ${ctx.app.name}`} update ${j.to.tag} --from-source`
+      throw new UpdateError(err.code, err.message, { step: 'build', hint: `${err.hint ?? 'try again later'}; or build it from its tag's source instead: ${command}`, cause: err })
+    }
+    throw err
   })
   const installedFrom: InstalledFrom = { kind: 'artifact', signer: got.signer.principal, fingerprint: got.signer.fingerprint }
   const plan = planBuild(ctx.app, await releaseConfig(ctx, j.to.commit!))

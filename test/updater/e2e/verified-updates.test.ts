@@ -203,6 +203,7 @@ describe('GitHub release assets and the release checks’ rate limit', () => {
       expect(r.code).toBe(1)
       expect(entry).toMatchObject({ status: 'failed', error: { code: 'RATE_LIMITED', step: 'build', message: `GitHub rate limit reached; no request before ${until}` } })
       expect(entry.error!.hint).toContain(`try the update again after ${until}`)
+      expect(entry.error!.hint).toContain('or build it from its tag\'s source instead: upkeep --app fixture update v1.2.0 --from-source')
       expect(await snapshot()).toEqual(before)
     } finally {
       await rm(f.paths.releaseCache, { force: true })
