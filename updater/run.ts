@@ -2,6 +2,7 @@ import { readFile, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { UpdateError } from './shared/errors'
 import type { HistoryEntry } from './shared/history'
+import type { InstalledFrom } from './shared/installed-from'
 import { isUnfinished, type ErrorInfo, type Journal, type JournalStep, type Outcome, type StepName } from './shared/journal'
 import { isProcessAlive } from './shared/pidfile'
 import { processStartTime } from './shared/pidfile'
@@ -101,7 +102,7 @@ export async function describeRunning(deps: Pick<Deps, 'paths' | 'git' | 'app'>)
  * What a release directory holds: its manifest, or for one made by hand (an app adopted with the
  * release an operator built) its name when that is a release tag, and the tag's commit.
  */
-async function releaseOf(deps: Pick<Deps, 'git'>, dir: string): Promise<{ tag: string; version: string; commit: string } | undefined> {
+async function releaseOf(deps: Pick<Deps, 'git'>, dir: string): Promise<{ tag: string; version: string; commit: string; installedFrom?: InstalledFrom } | undefined> {
   const manifest = await readReleaseManifest(dir)
   if (manifest) return manifest
   const tag = path.basename(dir).replace(/\+[0-9a-f]{8}$/, '')
