@@ -39,6 +39,10 @@ Options:
                        /etc/systemd/system/upkeep.service.d/update-repo.conf ("" removes it;
                        default: keep what is there, else the server uses the checkout origin)
   --node PATH          node binary the units run (default: node on PATH; needs >= 20.19)
+  --release-key FILE   pin FILE, the OpenSSH public key (.pub) that Upkeep releases are signed
+                       with, in /etc/upkeep/apps/upkeep.allowed_signers: updates then install
+                       the signed release artifacts (when none is pinned yet; later changes:
+                       upkeep app trust upkeep)
   --dry-run            print what would change; change nothing
   --uninstall          stop and remove the units and the code; keep data/ and backups/
   --purge              with --uninstall: also delete data/, backups/, /etc/upkeep and the user
@@ -196,6 +200,7 @@ parse_args() {
     OPT_PORT=${UPKEEP_PORT:-}
     OPT_HOST=${UPKEEP_HOST:-}
     OPT_NODE=${UPKEEP_NODE:-}
+    OPT_RELEASE_KEY=
     OPT_UPDATE_REPO_SET=
     OPT_UPDATE_REPO=
     if [ -n "${UPKEEP_UPDATE_REPO+set}" ]; then OPT_UPDATE_REPO_SET=1 OPT_UPDATE_REPO=$UPKEEP_UPDATE_REPO; fi
@@ -210,7 +215,7 @@ parse_args() {
                 set -- "${opt%%=*}" "${opt#*=}" "$@"
                 continue
                 ;;
-            --repo | --ref | --dir | --port | --host | --update-repo | --node)
+            --repo | --ref | --dir | --port | --host | --update-repo | --node | --release-key)
                 [ $# -ge 2 ] || err "$opt needs a value" "See: sh install.sh --help"
                 case $opt in
                     --repo) OPT_REPO=$2 ;;
@@ -219,6 +224,7 @@ parse_args() {
                     --port) OPT_PORT=$2 ;;
                     --host) OPT_HOST=$2 ;;
                     --node) OPT_NODE=$2 ;;
+                    --release-key) OPT_RELEASE_KEY=$2 ;;
                     --update-repo) OPT_UPDATE_REPO_SET=1 OPT_UPDATE_REPO=$2 ;;
                 esac
                 shift 2
@@ -249,10 +255,44 @@ parse_args() {
     if [ -n "$OPT_UPDATE_REPO" ] && ! is_repo_name "$OPT_UPDATE_REPO"; then
         err "--update-repo '$OPT_UPDATE_REPO' is not a GitHub repository name" "Use OWNER/NAME, e.g. --update-repo acme/upkeep (\"\" removes the setting)."
     fi
+    if [ -n "$OPT_RELEASE_KEY" ]; then read_release_key "$OPT_RELEASE_KEY"; fi
     if [ -n "$OPT_DIR" ] && ! valid_path "$OPT_DIR"; then
         err "--dir '$OPT_DIR' is not a plain absolute path" "Use an absolute path of letters, digits and . _ - /, e.g. --dir /opt/upkeep."
     fi
     return 0
+}
+
+# read_release_key FILE: KEY_TYPE and KEY_BLOB of an OpenSSH public key (.pub), or stops.
+read_release_key() {
+    KEY_TYPE=
+    KEY_BLOB=
+    if [ ! -f "$1" ] || [ ! -r "$1" ]; then err "--release-key $1 cannot be read" "Pass the public half of Upkeep's release key, e.g. --release-key upkeep-release.pub"; fi
+    read -r KEY_TYPE KEY_BLOB _ <"$1" || true
+    case $KEY_TYPE in
+        ssh-ed25519 | ssh-rsa | ecdsa-sha2-nistp256 | ecdsa-sha2-nistp384 | ecdsa-sha2-nistp521 | sk-ssh-ed25519@openssh.com | sk-ecdsa-sha2-nistp256@openssh.com) ;;
+        *) err "--release-key $1 is not an OpenSSH public key" "Pass the .pub file: one line like 'ssh-ed25519 AAAA… comment' (never the private key)." ;;
+    esac
+    case $KEY_BLOB in '' | *[!A-Za-z0-9+/=]*) err "--release-key $1 is not an OpenSSH public key" "Pass the .pub file: one line like 'ssh-ed25519 AAAA… comment'." ;; esac
+}
+
+# pin_release_key FILE: the key Upkeep's signed releases are verified with, root's beside the apps'
+# definitions. Pinned once: a key pinned already (maybe rotated since) is kept.
+pin_release_key() {
+    need_cmd ssh-keygen "Signed releases are verified with ssh-keygen: $PKG openssh-client"
+    signers=$ENV_DIR/apps/upkeep.allowed_signers
+    want=$(mktemp)
+    printf '%s %s\n' "$KEY_TYPE" "$KEY_BLOB" >"$want"
+    ssh-keygen -l -f "$want" >/dev/null 2>&1 || { rm -f "$want"; err "--release-key $1 is not a valid public key" "Check it: ssh-keygen -l -f $1"; }
+    printf '# Keys pinned for this app (ssh-keygen allowed-signers format). Change with: upkeep app trust\nupkeep-release namespaces="upkeep-release,git" %s %s\n' "$KEY_TYPE" "$KEY_BLOB" >"$want"
+    if cmp -s "$want" "$signers"; then
+        ok "$signers pins the release key"
+    elif grep -q '^[^#]' "$signers" 2>/dev/null; then
+        warn "$signers already pins a release key; kept (change it with: upkeep app trust upkeep --key NEW.pub --signature NEW.pub.sig)"
+    elif act "pin the release key in $signers (root's, mode 0644)"; then
+        install -d -m 0755 "$ENV_DIR" "$ENV_DIR/apps"
+        install -m 0644 "$want" "$signers"
+    fi
+    rm -f "$want"
 }
 
 # The checkout this script sits in, if it is run from one (not when piped from curl).
@@ -604,6 +644,7 @@ prepare_dirs() {
         fi
         rm -f "$want"
     fi
+    if [ -n "$OPT_RELEASE_KEY" ]; then pin_release_key "$OPT_RELEASE_KEY"; fi
 }
 
 render_unit() { # render_unit TEMPLATE > unit

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { ConfigError, parseConfig, type Config, type Env } from '../updater/shared/config'
 import { isUpdateError } from '../updater/shared/errors'
+import { installedFromText } from '../updater/shared/installed-from'
 import { createLogger, silentLogger } from '../updater/shared/log'
 import { findCheckoutRoot } from '../updater/shared/paths'
 import { resolveBuildInfo } from '../updater/shared/runtime'
@@ -115,6 +116,7 @@ export function formatStatus(s: UpdatesStatus, now: Date): string {
   const lines: [string, string][] = []
   const commit = s.current.commit !== 'unknown' ? ` (${s.current.commit.slice(0, 7)})` : ''
   lines.push(['Running', `${s.current.version}${commit}`])
+  if (s.current.installedFrom) lines.push(['Installed from', installedFromText(s.current.installedFrom)])
   if (s.source) lines.push(['Releases from', `${s.source.repo} (${SOURCE_NAMES[s.source.from]}), channel ${s.channel}`])
   if (s.latest) {
     const published = s.latest.publishedAt ? `, published ${s.latest.publishedAt.slice(0, 10)}` : ''

@@ -22,12 +22,9 @@ export interface RepoBuildConfig {
   healthPath?: string
 }
 
-/** Upkeep's own build, when its release has no upkeep.json. */
+/** Upkeep's own build, when its release has no upkeep.json (its `npm ci` is its definition's dependency install). */
 export const UPKEEP_BUILD = {
-  commands: [
-    ['npm', 'ci', '--no-audit', '--no-fund'],
-    ['npm', 'run', 'build', '--', '--out', '{out}'],
-  ],
+  commands: [['npm', 'run', 'build', '--', '--out', '{out}']],
   output: '{out}',
   serverEntry: 'server.mjs',
 }
@@ -69,6 +66,8 @@ export function parseRepoBuildConfig(value: unknown, source = 'upkeep.json'): Re
 
 /** What a build of one release does: the host's definition first, then the release's upkeep.json. */
 export interface BuildPlan {
+  /** The dependency install (the definition's `dependencies.install`), skipped when installed dependencies are reused. */
+  install?: string[]
   commands: string[][]
   /** `releases` layout: `{out}` or a path inside the checkout. */
   output: string
@@ -80,10 +79,20 @@ export interface BuildPlan {
 /** Pure: the definition's build, with the release's upkeep.json filling what the host left open. */
 export function planBuild(app: AppDefinition, repo: RepoBuildConfig): BuildPlan {
   const own = app.name === UPKEEP_APP
-  const commands = app.build.commands ?? repo.buildCommands ?? (own ? UPKEEP_BUILD.commands : [])
+  const fromRelease = !app.build.commands && repo.buildCommands !== undefined
+  // Upkeep's built-in install belongs to its built-in build: a release whose upkeep.json lists
+  // build commands says the whole of how it is built, install included.
+  const install = own && fromRelease ? undefined : app.dependencies?.install
+  const listed = app.build.commands ?? repo.buildCommands ?? (own ? UPKEEP_BUILD.commands : [])
+  // The install is its own step: the same command among the build commands would run it twice.
+  const commands = install ? listed.filter((c) => !sameArgv(c, install)) : listed
   const output = app.build.output !== '{out}' ? app.build.output : (repo.outDir ?? '{out}')
   const serverEntry = repo.serverEntry ?? (own ? UPKEEP_BUILD.serverEntry : undefined)
-  return { commands, output, ...(serverEntry ? { serverEntry } : {}), ...(repo.healthPath ? { healthPath: repo.healthPath } : {}) }
+  return { ...(install ? { install } : {}), commands, output, ...(serverEntry ? { serverEntry } : {}), ...(repo.healthPath ? { healthPath: repo.healthPath } : {}) }
+}
+
+function sameArgv(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
 }
 
 /** Replaces `{out}` in every argument. */

@@ -70,7 +70,7 @@ const COMMANDS: Record<string, Command> = {
   },
   update: {
     summary: 'update to a release (default: the latest), with backup and automatic rollback',
-    usage: 'upkeep update [vX.Y.Z] [--yes] [--json] [--no-backup] [--force]',
+    usage: 'upkeep update [vX.Y.Z] [--yes] [--json] [--no-backup] [--force] [--from-source]',
     perApp: true,
     details: [
       'Steps: preflight, backup, fetch, build (in staging), switch, restart, health, commit;',
@@ -79,6 +79,7 @@ const COMMANDS: Record<string, Command> = {
       '  --json       print the history entry as JSON (logs go to stderr)',
       '  --no-backup  skip the data backup (a rollback then cannot restore the data)',
       '  --force      allow reinstalling or downgrading to a version not newer than the running one',
+      '  --from-source  build the tag from source even when the app publishes signed artifacts',
       'Exit status: 0 updated, 1 failed (nothing changed), 3 rolled back, 2 usage.',
     ].join('\n'),
     run: async (app, args) => (await import('./commands/updates')).updateCommand(app, args),
@@ -107,7 +108,7 @@ const COMMANDS: Record<string, Command> = {
   },
   app: {
     summary: 'add, check and list the apps Upkeep updates',
-    usage: 'upkeep app add|check|list|show|remove …',
+    usage: 'upkeep app add|check|list|show|remove|trust …',
     details: [
       '  upkeep app add CHECKOUT [options]   (as root)',
       '        inspect a checkout (owner, remote, release tags, running version, the units that run it),',
@@ -130,6 +131,9 @@ const COMMANDS: Record<string, Command> = {
       '  upkeep app list [--json]         the apps, their versions and last updates',
       '  upkeep app show NAME             the definition as Upkeep reads it (defaults filled in)',
       '  upkeep app remove NAME [--yes]   forget an app (as root): its checkout, units, data and state stay',
+      '  upkeep app trust NAME --key NEW.pub [--signature NEW.pub.sig] [--keep-old] | --replace',
+      '        pin the key its signed releases and tags are verified with (as root): a new key needs the',
+      '        pinned key\'s signature (ssh-keygen -Y sign -n upkeep-key-rotation), or --replace',
     ].join('\n'),
     run: async (_app, args) => (await import('./commands/app')).appCommand(args),
   },

@@ -5,6 +5,7 @@ import type { Logger } from './shared/log'
 import type { AppPaths } from './shared/paths'
 import type { StatusEventBody, StatusWriter } from './shared/status'
 import type { Clock } from './shared/clock'
+import type { RunTool } from './artifacts/run-tool'
 import type { Exec, RunAs } from './adapters/exec'
 import type { Git } from './adapters/git'
 import type { HealthProbe } from './adapters/http'
@@ -14,6 +15,17 @@ import type { ServiceManager } from './adapters/service-manager'
 export interface Tunables {
   /** No journal progress for this long: the update is stale, marked failed, the lock released. */
   staleAfterMs: number
+}
+
+/** What verified releases need: downloads, ssh-keygen and git checks, dependency copies. */
+export interface ArtifactDeps {
+  fetch: typeof fetch
+  /** Short commands run to completion (ssh-keygen, git verify-tag, cp), as the app's user. */
+  run: RunTool
+  githubApiUrl: string
+  /** Upkeep's GITHUB_TOKEN, for Upkeep itself or an app whose definition says `artifacts.token`. */
+  githubToken?: string
+  userAgent: string
 }
 
 /**
@@ -36,6 +48,7 @@ export interface Deps {
   history: HistoryStore
   /** The user the update runs as (the app's): its name and HOME, for hints. */
   user: RunAs
+  artifacts: ArtifactDeps
   /** Aborted on SIGTERM/SIGINT: the running step stops and the update fails or rolls back. */
   signal?: AbortSignal
   /** Test-only seam (UPKEEP_TEST_KILL_AT): called after each journaled step boundary. */

@@ -2,6 +2,7 @@ import { readFile, rename, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { UpdateError } from './shared/errors'
 import type { HistoryEntry } from './shared/history'
+import type { InstalledFrom } from './shared/installed-from'
 import { isUnfinished, type ErrorInfo, type Journal, type JournalStep, type Outcome, type StepName } from './shared/journal'
 import { isProcessAlive } from './shared/pidfile'
 import { processStartTime } from './shared/pidfile'
@@ -35,7 +36,7 @@ export interface UpdatePlan {
   trigger: 'cli' | 'request' | 'auto'
   /** Target tag for `update`; ignored for `rollback` (server.bak names it). */
   tag?: string
-  options: { backup: boolean; force: boolean }
+  options: { backup: boolean; force: boolean; fromSource?: boolean }
 }
 
 export interface RunResult {
@@ -71,7 +72,7 @@ export async function describeRunning(deps: Pick<Deps, 'paths' | 'git' | 'app'>)
   const base = { commit, ...(branch ? { branch } : {}) }
   if (deps.app.build.layout === 'in-place') {
     const installed = await readInstalled(deps.paths.installed)
-    if (installed?.commit === commit) return { version: installed.version, ...(installed.tag ? { tag: installed.tag } : {}), ...base }
+    if (installed?.commit === commit) return { version: installed.version, ...(installed.tag ? { tag: installed.tag } : {}), ...base, ...(installed.installedFrom ? { installedFrom: installed.installedFrom } : {}) }
     const described = await deps.git.describe()
     return { version: described ? versionFromDescribe(described) : DEV_VERSION, ...(described && isReleaseTag(described) ? { tag: described } : {}), ...base }
   }
@@ -93,6 +94,7 @@ export async function describeRunning(deps: Pick<Deps, 'paths' | 'git' | 'app'>)
     ...base,
     ...(release ? { release } : {}),
     ...(bak ? { bak } : {}),
+    ...(manifest?.installedFrom ? { installedFrom: manifest.installedFrom } : {}),
   }
 }
 
@@ -100,7 +102,7 @@ export async function describeRunning(deps: Pick<Deps, 'paths' | 'git' | 'app'>)
  * What a release directory holds: its manifest, or for one made by hand (an app adopted with the
  * release an operator built) its name when that is a release tag, and the tag's commit.
  */
-async function releaseOf(deps: Pick<Deps, 'git'>, dir: string): Promise<{ tag: string; version: string; commit: string } | undefined> {
+async function releaseOf(deps: Pick<Deps, 'git'>, dir: string): Promise<{ tag: string; version: string; commit: string; installedFrom?: InstalledFrom } | undefined> {
   const manifest = await readReleaseManifest(dir)
   if (manifest) return manifest
   const tag = path.basename(dir).replace(/\+[0-9a-f]{8}$/, '')
@@ -135,7 +137,7 @@ export async function runUpdate(deps: RunDeps, plan: UpdatePlan, steps?: Step[])
       if (!from.bak || !bak) {
         throw new UpdateError('NOT_FOUND', 'there is no previous build (server.bak) to roll back to', { hint: 'A rollback target exists after the first update made by upkeep.' })
       }
-      to = { tag: bak.tag, version: bak.version, commit: bak.commit, release: from.bak }
+      to = { tag: bak.tag, version: bak.version, commit: bak.commit, release: from.bak, ...(bak.installedFrom ? { installedFrom: bak.installedFrom } : {}) }
     }
     const now = deps.clock.now().toISOString()
     const j: Journal = {
@@ -338,8 +340,8 @@ function historyEntry(j: Journal, outcome: Outcome, error: ErrorInfo | undefined
     ...(j.app ? { app: j.app } : {}),
     kind: j.kind,
     trigger: j.trigger,
-    from: { version: j.from.version, ...(j.from.tag ? { tag: j.from.tag } : {}), ...(j.from.commit ? { commit: j.from.commit } : {}) },
-    to: { version: j.to.version, tag: j.to.tag, ...(j.to.commit ? { commit: j.to.commit } : {}) },
+    from: { version: j.from.version, ...(j.from.tag ? { tag: j.from.tag } : {}), ...(j.from.commit ? { commit: j.from.commit } : {}), ...(j.from.installedFrom ? { installedFrom: j.from.installedFrom } : {}) },
+    to: { version: j.to.version, tag: j.to.tag, ...(j.to.commit ? { commit: j.to.commit } : {}), ...(j.to.installedFrom ? { installedFrom: j.to.installedFrom } : {}) },
     status: outcome,
     startedAt: j.startedAt,
     finishedAt: finishedAt.toISOString(),
@@ -359,7 +361,13 @@ async function finish(ctx: StepContext, outcome: Outcome, error?: ErrorInfo, rec
   const entry = historyEntry(j, outcome, error, recovered, at)
   await ctx.history.append(entry)
   const running = outcome === 'complete' ? j.to : j.from
-  await writeInstalled(ctx.paths.installed, { version: running.version, ...(running.tag ? { tag: running.tag } : {}), ...(running.commit ? { commit: running.commit } : {}), at: at.toISOString() }).catch((err: Error) =>
+  await writeInstalled(ctx.paths.installed, {
+    version: running.version,
+    ...(running.tag ? { tag: running.tag } : {}),
+    ...(running.commit ? { commit: running.commit } : {}),
+    ...(running.installedFrom ? { installedFrom: running.installedFrom } : {}),
+    at: at.toISOString(),
+  }).catch((err: Error) =>
     ctx.log.warn({ err }, 'could not record the installed version'),
   )
   Object.assign(j, { state: 'done', outcome, finishedAt: at.toISOString() })

@@ -91,7 +91,7 @@ export function createAppsService(deps: AppsServiceDeps): AppsService {
     const updates = createUpdatesService({
       current: async () => {
         const installed = await readInstalled(paths.installed)
-        return installed ? { version: installed.version, commit: installed.commit ?? 'unknown' } : UNKNOWN
+        return installed ? { version: installed.version, commit: installed.commit ?? 'unknown', ...(installed.installedFrom ? { installedFrom: installed.installedFrom } : {}) } : UNKNOWN
       },
       checksDisabled: config.updateCheckDisabled && Boolean(repo),
       // Apps share the manager's channel and check toggle; the repository is the definition's.

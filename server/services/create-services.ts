@@ -4,6 +4,7 @@ import type { AtomicWriteOptions } from '../../updater/shared/atomic-write'
 import type { Config } from '../../updater/shared/config'
 import type { Logger } from '../../updater/shared/log'
 import { upkeepDefinition } from '../../updater/shared/apps/builtin'
+import { readInstalled } from '../../updater/shared/installed'
 import { createAppPaths, createManagerPaths, type AppPaths, type ManagerPaths } from '../../updater/shared/paths'
 import { webHostsFor } from '../../updater/shared/repo'
 import type { BuildInfo } from '../../updater/shared/version'
@@ -68,7 +69,12 @@ export async function createServerServices(deps: ServerServicesDeps): Promise<Se
     write,
   })
   const resolver = createRepoResolver({ envRepo: config.updateRepo, git, hosts, clock })
-  const updates = createUpdatesService({ current: build, checksDisabled: config.updateCheckDisabled, settings, resolver, releases, running: createRunningUpdate(upkeepPaths) })
+  // How the running build was installed, when the updater installed this very build.
+  const current = async () => {
+    const installed = await readInstalled(upkeepPaths.installed)
+    return installed?.installedFrom && installed.version === build.version && installed.commit === build.commit ? { ...build, installedFrom: installed.installedFrom } : build
+  }
+  const updates = createUpdatesService({ current, checksDisabled: config.updateCheckDisabled, settings, resolver, releases, running: createRunningUpdate(upkeepPaths) })
   const apps = createAppsService({ config, log, clock, settings, github, webHost: hosts[0]!, write, upkeep: updates })
   const auth = createAuth({ passwordFile: paths.adminPassword, sessionsFile: paths.sessions, clock, log, write })
   return { paths, upkeepPaths, apps, clock, settings, releases, updates, auth, write }

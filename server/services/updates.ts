@@ -1,4 +1,5 @@
 import { isUpdateError } from '../../updater/shared/errors'
+import type { InstalledFrom } from '../../updater/shared/installed-from'
 import type { ReleaseInfo } from '../../updater/shared/release-cache'
 import { isNewer, type BuildInfo } from '../../updater/shared/version'
 import type { CheckMode, ReleaseSource } from './release-source'
@@ -23,7 +24,8 @@ export interface StatusError {
 
 /** `GET /api/updates`, `upkeep status --json`: what runs, what is available, and how we know. */
 export interface UpdatesStatus {
-  current: { version: string; commit: string }
+  /** `installedFrom`: how the updater installed what runs (absent for an install it did not make). */
+  current: { version: string; commit: string; installedFrom?: InstalledFrom }
   /** The highest release on the channel; it is the update only when `updateAvailable`. */
   latest: ReleaseInfo | null
   /** Every release on the channel newer than the running version, highest first (what can be installed). */
@@ -57,7 +59,7 @@ export interface UpdatesService {
 
 export interface UpdatesDeps {
   /** What runs now: Upkeep's own build, or what the updater last installed of an app. */
-  current: BuildInfo | (() => Promise<BuildInfo>)
+  current: BuildInfo | (() => Promise<BuildInfo & { installedFrom?: InstalledFrom }>)
   checksDisabled: boolean
   settings: SettingsStore
   resolver: RepoResolver
@@ -71,7 +73,7 @@ export function createUpdatesService(deps: UpdatesDeps): UpdatesService {
     const [settings, running, current] = await Promise.all([deps.settings.read(), deps.running ? deps.running() : null, typeof deps.current === 'function' ? deps.current() : deps.current])
     // One key order whatever happens: `--json` output is diffed and parsed by scripts.
     const status = (fields: Pick<UpdatesStatus, 'latest' | 'releases' | 'checkedAt' | 'nextCheckAt' | 'source' | 'via' | 'error'>): UpdatesStatus => ({
-      current: { version: current.version, commit: current.commit },
+      current: { version: current.version, commit: current.commit, ...('installedFrom' in current && current.installedFrom ? { installedFrom: current.installedFrom } : {}) },
       latest: fields.latest,
       releases: fields.releases,
       updateAvailable: fields.latest !== null && isNewer(fields.latest.version, current.version),

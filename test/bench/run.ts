@@ -2,6 +2,8 @@
 //   1. backup throughput on a generated 1 GB data/      target ≥ 100 MB/s on 2 cores
 //   2. the updater's own overhead on the fixture app    target ≤ 2 s (total minus fetch, npm ci and build)
 //   3. failure → old version serving again              target ≤ 30 s (≤ 10 s for a crash at start)
+//   4. one release of Upkeep from its verified artifact vs from source (lockfile unchanged / changed)
+//                                                       target ≤ 3 s from the artifact (verified-update.ts)
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -15,8 +17,9 @@ import { cleanEnv } from '../../updater/adapters/clean-env'
 import type { HistoryEntry } from '../../updater/shared/history'
 import type { Journal } from '../../updater/shared/journal'
 import type { StatusEvent } from '../../updater/shared/status'
-import { createFixture, createOrigin, type Fixture } from '../support/fixture-app'
+import { createFixture, createOrigin, FIXTURE_APP, type Fixture } from '../support/fixture-app'
 import { repoRoot } from '../support/paths'
+import { benchVerifiedUpdate } from './verified-update'
 
 const MB = 1e6
 const verdict = (ok: boolean) => (ok ? 'meets target' : 'MISSES target')
@@ -93,7 +96,8 @@ function buildUpkeep(out: string): string {
 function runUpdater(bundle: string, f: Fixture, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; ms: number }> {
   const t0 = performance.now()
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bundle, ...args], { cwd: f.root, env: { ...f.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] })
+    // The fixture is an app among others since the app model: its update state is its own.
+    const child = spawn(process.execPath, [bundle, '--app', FIXTURE_APP, ...args], { cwd: f.root, env: { ...f.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] })
     let stdout = ''
     child.stdout.on('data', (d) => (stdout += d))
     child.on('exit', (code) => resolve({ code, stdout, ms: performance.now() - t0 }))
@@ -109,7 +113,7 @@ async function benchOverhead(bundle: string, origin: string): Promise<void> {
       const r = await runUpdater(bundle, f, ['update', 'v1.1.0', '--yes', '--json'])
       const entry = JSON.parse(r.stdout) as HistoryEntry
       if (entry.status !== 'complete') throw new Error(`update did not complete: ${r.stdout}`)
-      const journal = JSON.parse(await readFile(path.join(f.dataDir, 'update-journal.json'), 'utf8')) as Journal
+      const journal = JSON.parse(await readFile(f.paths.journal, 'utf8')) as Journal
       const step = (name: string) => journal.steps.find((s) => s.name === name)!
       const commands = (step('build').detail!.commands as { argv: string[]; durationMs: number }[]).reduce((n, c) => n + c.durationMs, 0)
       const external = step('fetch').durationMs! + commands
@@ -131,7 +135,7 @@ async function benchRecovery(bundle: string, origin: string): Promise<void> {
     ['v1.4.0', 'crash at start', 10],
     ['v1.3.0', 'never healthy', 30],
   ] as const) {
-    const f = await createFixture(origin)
+    const f = await createFixture(origin, { healthTimeoutSec: 20 })
     try {
       // Watch the app from the outside: when does 1.0.0 answer again after the new version took over?
       let polling = true
@@ -146,11 +150,11 @@ async function benchRecovery(bundle: string, origin: string): Promise<void> {
           await new Promise((r) => setTimeout(r, 10))
         }
       })()
-      const r = await runUpdater(bundle, f, ['update', tag, '--yes', '--json'], { UPKEEP_HEALTH_TIMEOUT: '20' })
+      const r = await runUpdater(bundle, f, ['update', tag, '--yes', '--json'])
       polling = false
       await poller
       const entry = JSON.parse(r.stdout) as HistoryEntry
-      const events = (await readFile(path.join(f.dataDir, 'update-status.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as StatusEvent)
+      const events = (await readFile(f.paths.status, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as StatusEvent)
       const failedAt = Date.parse(events.find((e) => e.type === 'step-failed' && e.step === 'health')!.at)
       const restartAt = Date.parse(events.find((e) => e.type === 'step-started' && e.step === 'restart')!.at)
       if (entry.status !== 'rolled_back' || back === undefined) throw new Error(`${tag} did not roll back: ${r.stdout}`)
@@ -172,6 +176,7 @@ try {
   const origin = await createOrigin(path.join(root, 'fixture'))
   await benchOverhead(bundle, origin)
   await benchRecovery(bundle, origin)
+  await benchVerifiedUpdate(root, line)
 } finally {
   await rm(root, { recursive: true, force: true })
 }

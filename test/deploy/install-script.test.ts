@@ -36,7 +36,7 @@ describe('install.sh', () => {
   test('--help lists the options and exits 0', async () => {
     const r = await sh(['--help'])
     expect(r.code).toBe(0)
-    for (const opt of ['--repo URL', '--ref vX.Y.Z', '--dir DIR', '--port PORT', '--update-repo OWNER/NAME', '--dry-run', '--uninstall', '--purge', 'UPKEEP_ADMIN_PASSWORD']) {
+    for (const opt of ['--repo URL', '--ref vX.Y.Z', '--dir DIR', '--port PORT', '--update-repo OWNER/NAME', '--release-key FILE', '--dry-run', '--uninstall', '--purge', 'UPKEEP_ADMIN_PASSWORD']) {
       expect(r.stdout).toContain(opt)
     }
   })
@@ -54,6 +54,8 @@ describe('install.sh', () => {
     [['--dir', '/opt/up kept'], /is not a plain absolute path/],
     [['--purge'], /--purge only goes with --uninstall/],
     [['--repo'], /--repo needs a value/],
+    [['--release-key', '/nonexistent/upkeep-release.pub'], /--release-key \/nonexistent\/upkeep-release\.pub cannot be read/],
+    [['--release-key', '/etc/hostname'], /is not an OpenSSH public key[\s\S]*never the private key/],
   ])('refuses %j with a message that says what to do', async (args, message) => {
     const r = await sh(args)
     expect(r.code).toBe(1)

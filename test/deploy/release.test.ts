@@ -1,11 +1,17 @@
 import { spawn } from 'node:child_process'
-import { appendFile, cp, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { appendFile, chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { allowedSignersLine, ghReleaseArgs, normalizeKey, notesFromTag, parseReleaseTag, ReleaseError, signingDecision } from '../../deploy/release'
 import { ensureCommand } from '../support/apt'
+import { startFileServer } from '../support/artifacts'
 import { adminEnv } from '../support/auth'
+import { OWNER } from '../support/fixture-app'
+import { artifactOnlyPath, homeWithoutRegistry, pinReleaseKey, serveRelease } from '../support/release-artifacts'
+import { installUpkeep } from '../support/upkeep-app'
+import type { HistoryEntry } from '../../updater/shared/history'
+import type { StatusEvent } from '../../updater/shared/status'
 import { commitAll, copyProject, git, GIT_ENV, initRepo } from '../support/git-fixtures'
 import { repoRoot } from '../support/paths'
 import { freePort, run, waitForJson } from '../support/run'
@@ -88,6 +94,8 @@ describe('npm run release on a tag of a clone', () => {
   beforeAll(async () => {
     ensureCommand('ssh-keygen', ['openssh-client'], { purpose: 'the release signing test' })
     work = await mkdtemp(path.join(tmpdir(), 'upkeep-release-'))
+    // The installed Upkeep's user (nobody) fetches from a bare clone in here.
+    await chmod(work, 0o755)
     repo = path.join(work, 'repo')
     await copyProject(repo)
     initRepo(repo)
@@ -227,6 +235,45 @@ describe('npm run release on a tag of a clone', () => {
     }
     await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' })
   })
+
+  // The end of the release path: what prepare made is what an installed Upkeep takes as its update.
+  test('an installed 1.3.0 updates itself from dist/: verified against the pinned key, no npm, no registry, no build', async () => {
+    const origin = path.join(work, 'origin.git')
+    git(work, ['clone', '-q', '--bare', repo, origin])
+    const install = await installUpkeep(origin, 'v1.3.0', {})
+    const files = await startFileServer()
+    try {
+      const appsDir = path.join(install.root, 'apps')
+      await pinReleaseKey(appsDir, 'upkeep', await readFile(`${key}.pub`, 'utf8'))
+      const r = await run(process.execPath, [path.join(install.appDir, 'current', 'upkeep.mjs'), 'update', 'v1.4.0', '--yes', '--json'], {
+        cwd: install.appDir,
+        uid: OWNER.uid,
+        gid: OWNER.gid,
+        env: {
+          ...install.env,
+          PATH: await artifactOnlyPath(path.join(install.root, 'bin')),
+          HOME: await homeWithoutRegistry(path.join(install.root, 'offline-home')),
+          npm_config_registry: 'http://127.0.0.1:9/',
+          UPKEEP_ARTIFACTS_URL: await serveRelease(files, 'v1.4.0', path.join(work, 'dist')),
+          UPKEEP_APPS_DIR: appsDir,
+        },
+        timeoutMs: 180_000,
+      })
+      expect(r.code, r.stderr).toBe(0)
+      const entry = JSON.parse(r.stdout) as HistoryEntry
+      const fingerprint = (await sshKeygen(['-l', '-f', `${key}.pub`])).stdout.split(' ')[1]
+      expect(entry).toMatchObject({ status: 'complete', from: { version: '1.3.0' }, to: { version: '1.4.0', installedFrom: { kind: 'artifact', signer: 'upkeep-release', fingerprint } } })
+      expect(await install.health()).toMatchObject({ version: '1.4.0', commit })
+      expect(files.requests.map((q) => q.path)).toEqual(['/v1.4.0/SHA256SUMS', '/v1.4.0/SHA256SUMS.sig', '/v1.4.0/upkeep-1.4.0.tar.gz'])
+      const events = (await readFile(path.join(install.dataDir, 'update-status.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as StatusEvent)
+      expect(events.filter((e) => e.type === 'log' && e.message.startsWith('$ '))).toEqual([])
+      // The release is the tarball's content, as the release workflow built it.
+      expect(JSON.parse(await readFile(path.join(install.appDir, 'current', 'build-info.json'), 'utf8'))).toMatchObject({ version: '1.4.0', commit })
+    } finally {
+      await install.stop()
+      await files.close()
+    }
+  }, 300_000)
 
   test('publish checks dist/ again: a missing signature, or a tarball swapped under re-made sums, stops it before gh', async () => {
     const env = { UPKEEP_RELEASE_SIGNING_KEY: await readFile(key, 'utf8') }

@@ -225,6 +225,9 @@ describe('Settings → Software Updates in Chromium', () => {
     await row.waitFor()
     expect(await row.textContent()).toMatch(/1\.0\.0.*1\.1\.0.*Complete/)
     expect(await row.locator('td').last().textContent()).toMatch(/^upkeep-1\.0\.0-.*\.tar\.gz$/)
+    // How 1.1.0 was installed: its tag's source (this release's upkeep.json build), unsigned.
+    expect(await row.getByTestId('history-installed-from').textContent()).toBe('source, unsigned tag')
+    expect(await page.getByTestId('installed-from').textContent()).toBe('Built from source, its tag not signed.')
     expect(await page.getByTestId('update-banner').count()).toBe(0)
   }, 300_000)
 

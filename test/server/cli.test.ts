@@ -182,3 +182,24 @@ test('formatStatus shows an update in progress', () => {
   }
   expect(formatStatus(s, new Date('2026-11-23T18:30:00.000Z'))).toContain('Updating: in progress: 1.0.0 → 1.1.0 (20261123T182800Z-a1b2c3d4)')
 })
+
+test('formatStatus says how the running release was installed', () => {
+  const s: UpdatesStatus = {
+    current: { version: '1.1.0', commit: 'unknown', installedFrom: { kind: 'artifact', signer: 'upkeep-release', fingerprint: 'SHA256:ulkKt2KmCzXq3ZLEZ+BzOFXzc2C1gZ8JmdaVxGqHXlE' } },
+    latest: null,
+    releases: [],
+    updateAvailable: false,
+    checkedAt: null,
+    nextCheckAt: null,
+    source: null,
+    channel: 'stable',
+    checksDisabled: false,
+    checkEnabled: true,
+    via: null,
+    error: null,
+    running: null,
+  }
+  expect(formatStatus(s, new Date('2026-11-23T18:30:00.000Z'))).toMatch(/^Installed from: +artifact, verified by upkeep-release \(SHA256:ulkKt2Km…\)$/m)
+  s.current.installedFrom = { kind: 'source', tag: { signed: false }, dependencies: 'reused' }
+  expect(formatStatus(s, new Date('2026-11-23T18:30:00.000Z'))).toMatch(/^Installed from: +source, tag unsigned, dependencies reused$/m)
+})

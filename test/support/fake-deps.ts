@@ -1,6 +1,7 @@
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { createRunTool } from '../../updater/artifacts/run-tool'
 import type { Git } from '../../updater/adapters/git'
 import type { ServiceManager, ServiceState } from '../../updater/adapters/service-manager'
 import type { RunDeps } from '../../updater/run'
@@ -75,6 +76,7 @@ export async function fakeDeps(over: Partial<RunDeps> = {}, journal?: Journal) {
     status,
     history,
     user: { uid: process.getuid!(), gid: process.getgid!(), name: 'me', home: dir },
+    artifacts: { fetch: () => Promise.reject(new Error('fakeDeps: no network')), run: createRunTool(), githubApiUrl: 'https://api.github.com', userAgent: 'upkeep-test' },
     lock: { acquire: async () => ({ tookOverStale: false, release: async () => void transcript.push('lock released') }) },
     ...over,
   }

@@ -1,11 +1,12 @@
 import { describe, expect, test } from 'vitest'
-import { expandCommand, parseRepoBuildConfig, planBuild, UPKEEP_BUILD } from '../../updater/app-config'
+import { expandCommand, parseRepoBuildConfig, planBuild } from '../../updater/app-config'
 import { parseAppDefinition } from '../../updater/shared/apps/definition'
 import { upkeepDefinition } from '../../updater/shared/apps/builtin'
 import { ConfigError, parseConfig } from '../../updater/shared/config'
 
 const app = (build: Record<string, unknown> = {}) =>
   parseAppDefinition({ name: 'notes', checkout: '/srv/notes', build, run: { units: ['notes.service'] }, health: { url: 'http://127.0.0.1:3000/health' } })
+const withDeps = (def: ReturnType<typeof app>) => ({ ...def, dependencies: { lockfiles: ['package-lock.json'], dirs: ['node_modules'], install: ['npm', 'ci'] } })
 const upkeep = upkeepDefinition(parseConfig({}, { appDir: '/opt/upkeep', cwd: '/' }))
 
 describe('parseRepoBuildConfig (upkeep.json in a release)', () => {
@@ -35,12 +36,19 @@ describe('parseRepoBuildConfig (upkeep.json in a release)', () => {
 
 describe('planBuild: the host definition first, then the release', () => {
   test.each([
-    ['Upkeep without upkeep.json: npm ci, npm run build -- --out {out}, server.mjs', upkeep, {}, { commands: UPKEEP_BUILD.commands, output: '{out}', serverEntry: 'server.mjs' }],
+    ['Upkeep without upkeep.json: npm ci as its dependency install, then npm run build -- --out {out}, server.mjs', upkeep, {}, { install: ['npm', 'ci', '--no-audit', '--no-fund'], commands: [['npm', 'run', 'build', '--', '--out', '{out}']], output: '{out}', serverEntry: 'server.mjs' }],
     ['Upkeep with a release that says otherwise', upkeep, { buildCommands: [['make']], outDir: 'dist', serverEntry: 'app.mjs' }, { commands: [['make']], output: 'dist', serverEntry: 'app.mjs' }],
     ['an app without commands anywhere builds nothing', app(), {}, { commands: [], output: '{out}' }],
     ['an app takes the release’s commands', app(), { buildCommands: [['go', 'build']] }, { commands: [['go', 'build']], output: '{out}' }],
     ['the host’s commands win over the release’s', app({ commands: [['npm', 'ci']] }), { buildCommands: [['rm', '-rf', '/']] }, { commands: [['npm', 'ci']], output: '{out}' }],
     ['the host’s output wins', app({ output: 'dist' }), { outDir: 'build' }, { commands: [], output: 'dist' }],
+    [
+      'an app’s dependency install runs once, before the release’s commands that list it too',
+      withDeps(app()),
+      { buildCommands: [['npm', 'ci'], ['npm', 'run', 'build']] },
+      { install: ['npm', 'ci'], commands: [['npm', 'run', 'build']], output: '{out}' },
+    ],
+    ['Upkeep’s built-in install is left to a release whose upkeep.json lists its own commands', upkeep, { buildCommands: [['ln', '-s', 'x', 'node_modules'], ['npm', 'run', 'build']] }, { commands: [['ln', '-s', 'x', 'node_modules'], ['npm', 'run', 'build']], output: '{out}', serverEntry: 'server.mjs' }],
   ])('%s', (_n, def, repo, plan) => {
     expect(planBuild(def, repo)).toEqual(plan)
   })

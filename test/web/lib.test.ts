@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest'
 import { pageKey, pathOf, routeOf, updatesPathOf } from '../../web/src/lib/app-routes'
 import { dismissBanner, isBannerDismissed } from '../../web/src/lib/banner-dismissal'
 import { dismissFailure, isFailureDismissed } from '../../web/src/lib/failure-dismissal'
+import { installedFromKey, installedFromSentence, installedFromShort } from '../../web/src/lib/installed-from'
 import { formatDuration, timeAgo, timeUntil } from '../../web/src/lib/time'
 
 function memoryStorage() {
@@ -109,4 +110,21 @@ describe('time formatting', () => {
     [42_000, '42 s'],
     [65_000, '1 min 5 s'],
   ])('formatDuration(%d) = %s', (ms, text) => expect(formatDuration(ms)).toBe(text))
+})
+
+describe('how a release was installed, in words', () => {
+  const key = 'SHA256:ulkKt2KmCzXq3ZLEZ+BzOFXzc2C1gZ8JmdaVxGqHXlE'
+  test.each([
+    [{ kind: 'artifact', signer: 'upkeep-release', fingerprint: key }, 'The signed release artifact, verified by upkeep-release (key SHA256:ulkKt2Km…).', 'artifact, key SHA256:ulkKt2Km…', key],
+    [{ kind: 'source', tag: { signed: true, signer: 'release@acme', fingerprint: key }, dependencies: 'reused' }, 'Built from source, its tag signed by release@acme (key SHA256:ulkKt2Km…); dependencies reused (the lockfile had not changed).', 'source, signed by release@acme, deps reused', key],
+    [{ kind: 'source', tag: { signed: false }, dependencies: 'installed' }, 'Built from source, its tag not signed; dependencies installed.', 'source, unsigned tag', undefined],
+    [{ kind: 'source', tag: { signed: false } }, 'Built from source, its tag not signed.', 'source, unsigned tag', undefined],
+  ] as const)('%j', (from, sentence, short, title) => {
+    expect(installedFromSentence(from)).toBe(sentence)
+    expect(installedFromShort(from)).toBe(short)
+    expect(installedFromKey(from)).toBe(title)
+  })
+  test('nothing known, nothing said', () => {
+    expect([installedFromSentence(undefined), installedFromShort(undefined), installedFromKey(undefined)]).toEqual([undefined, undefined, undefined])
+  })
 })

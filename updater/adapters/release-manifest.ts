@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { writeJsonAtomic } from '../shared/atomic-write'
+import type { InstalledFrom } from '../shared/installed-from'
 
 /** `upkeep-release.json` in every built release: what it is and how to start it. */
 export interface ReleaseManifest {
@@ -11,6 +12,8 @@ export interface ReleaseManifest {
   /** The path the health step polls (upkeep.json `healthPath`). */
   healthPath?: string
   builtAt: string
+  /** How the updater installed it (a rollback to it keeps saying so). */
+  installedFrom?: InstalledFrom
 }
 
 export const RELEASE_MANIFEST = 'upkeep-release.json'

@@ -1,7 +1,8 @@
 import { UpdateError } from '../shared/errors'
 import { exhaustedUntil, rateLimitedUntil, readRateLimit } from '../shared/github-rate-limit'
 import { verifyRepo } from '../shared/repo'
-import { isAllowedUrl, RateLimitedError, type DownloadSource } from './download'
+import { artifactUrlProblem } from '../shared/artifact-url'
+import { RateLimitedError, type DownloadSource } from './download'
 
 /**
  * Where an app's prebuilt releases are, from its definition: the assets of the GitHub release of
@@ -55,16 +56,9 @@ export function verifyArtifactSource(value: unknown): ArtifactSource {
     verifyRepo(v.github, 'artifacts.github')
     return { github: v.github }
   }
-  if (typeof v.url !== 'string' || !/\{(version|tag)\}/.test(v.url)) throw badSource('artifacts.url must contain {version} or {tag}')
-  let u: URL
-  try {
-    u = new URL(v.url.replaceAll('{version}', '0.0.0').replaceAll('{tag}', 'v0.0.0'))
-  } catch {
-    throw badSource(`artifacts.url is not a URL: ${JSON.stringify(v.url)}`)
-  }
-  if (!isAllowedUrl(u)) throw badSource('artifacts.url must be https')
-  if (u.search || u.hash || u.pathname.endsWith('/')) throw badSource('artifacts.url must end in the tarball\'s file name, without ? or #')
-  return { url: v.url }
+  const problem = artifactUrlProblem(v.url)
+  if (problem) throw badSource(`artifacts.url ${problem}`)
+  return { url: v.url as string }
 }
 
 /** The three URLs of a release from a URL pattern (SHA256SUMS and its .sig beside the tarball). Pure. */

@@ -1,6 +1,9 @@
 import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { UpdateError, type UpdateErrorOptions } from '../shared/errors'
+import { isAllowedUrl } from '../shared/artifact-url'
 import { rateLimitedUntil, readRateLimit } from '../shared/github-rate-limit'
+
+export { isAllowedUrl }
 
 /** Where a file comes from. */
 export interface DownloadSource {
@@ -61,11 +64,6 @@ export class DownloadStatusError extends UpdateError {
 
 const MAX_REDIRECTS = 5
 
-/** https everywhere; http only to this machine (local mirrors, tests). Pure. */
-export function isAllowedUrl(url: URL): boolean {
-  if (url.protocol === 'https:') return true
-  return url.protocol === 'http:' && (url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(url.hostname))
-}
 
 function failed(message: string, hint = 'check the network and the release, then try the update again (an interrupted download resumes)', cause?: unknown): UpdateError {
   return new UpdateError('DOWNLOAD_FAILED', message, { hint, cause })

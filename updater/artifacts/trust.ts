@@ -133,7 +133,7 @@ export async function readTrustedKeys(file: string): Promise<TrustedKey[]> {
 }
 
 export async function writeTrustedKeys(file: string, keys: readonly TrustedKey[]): Promise<void> {
-  await writeFileAtomic(file, `# Keys pinned for this app (ssh-keygen allowed-signers format). Change with \`upkeep app trust\`.\n${formatAllowedSigners(keys)}`, { mode: 0o644 })
+  await writeFileAtomic(file, `# Keys pinned for this app (ssh-keygen allowed-signers format). Change with: upkeep app trust\n${formatAllowedSigners(keys)}`, { mode: 0o644 })
 }
 
 export interface TrustChange {

@@ -48,6 +48,17 @@ export interface FetchReleaseOptions {
   /** One line per stage, for the live log. */
   log?: (message: string) => void
   userAgent?: string
+  /** Stops a download in progress (the partial file is kept for a resume). */
+  signal?: AbortSignal
+}
+
+/** Where the time went, for the history and the bench. */
+export interface ReleaseTimings {
+  /** Finding the release and fetching and verifying SHA256SUMS and its signature. */
+  signatureMs: number
+  downloadMs: number
+  checksumMs: number
+  unpackMs: number
 }
 
 export interface VerifiedRelease {
@@ -58,6 +69,7 @@ export interface VerifiedRelease {
   downloaded: number
   resumedFrom: number
   unpacked: Unpacked
+  timings: ReleaseTimings
   rateLimitedUntil?: Date
 }
 
@@ -70,6 +82,13 @@ export interface VerifiedRelease {
 export async function fetchVerifiedRelease(o: FetchReleaseOptions): Promise<VerifiedRelease> {
   const limits = { ...DEFAULT_ARTIFACT_LIMITS, ...o.limits }
   const log = o.log ?? (() => {})
+  let mark = performance.now()
+  const lap = () => {
+    const t = performance.now()
+    const ms = Math.round(t - mark)
+    mark = t
+    return ms
+  }
   const what = `SHA256SUMS of ${o.app} ${o.tag}`
   const artifacts: ReleaseArtifacts = await resolveArtifacts(o.source, {
     app: o.app,
@@ -86,7 +105,7 @@ export async function fetchVerifiedRelease(o: FetchReleaseOptions): Promise<Veri
   const sumsFile = path.join(o.downloadDir, 'SHA256SUMS')
   const sigFile = path.join(o.downloadDir, 'SHA256SUMS.sig')
   const tarball = path.join(o.downloadDir, artifacts.name)
-  const common = { fetch: o.fetch, now: o.now, userAgent: o.userAgent }
+  const common = { fetch: o.fetch, now: o.now, userAgent: o.userAgent, ...(o.signal ? { signal: o.signal } : {}) }
 
   // The small files are fetched afresh each time: a stale pair from an earlier attempt proves nothing.
   for (const f of [sumsFile, sigFile]) await rm(f, { force: true })
@@ -101,9 +120,11 @@ export async function fetchVerifiedRelease(o: FetchReleaseOptions): Promise<Veri
   const signer = await verifySignature(o.run, { messageFile: sumsFile, signatureFile: sigFile, allowedSignersFile: o.allowedSignersFile, what })
   log(`SHA256SUMS is signed by ${signer.principal} (${signer.fingerprint})`)
   const sha256 = expectedSha256(parseSha256Sums(await readFile(sumsFile, 'utf8')), artifacts.name)
+  const signatureMs = lap()
 
   log(`downloading ${artifacts.tarball.url}`)
   const got = await downloadFile(artifacts.tarball, tarball, { ...common, maxBytes: limits.downloadBytes, onProgress: o.onProgress })
+  const downloadMs = lap()
   try {
     await verifySha256(tarball, sha256, artifacts.name)
   } catch (err) {
@@ -111,6 +132,7 @@ export async function fetchVerifiedRelease(o: FetchReleaseOptions): Promise<Veri
     await rm(tarball, { force: true })
     throw err
   }
+  const checksumMs = lap()
   log(`${artifacts.name} matches its signed checksum; unpacking`)
   let unpacked: Unpacked
   try {
@@ -119,6 +141,7 @@ export async function fetchVerifiedRelease(o: FetchReleaseOptions): Promise<Veri
     if (isUpdateError(err)) throw err
     throw new UpdateError('INTERNAL', `cannot unpack ${artifacts.name}: ${(err as Error).message}`, { hint: 'check free space and permissions of the staging directory', cause: err })
   }
+  const unpackMs = lap()
   await rm(o.downloadDir, { recursive: true, force: true })
   return {
     staging: o.staging,
@@ -128,6 +151,7 @@ export async function fetchVerifiedRelease(o: FetchReleaseOptions): Promise<Veri
     downloaded: got.bytes,
     resumedFrom: got.resumedFrom,
     unpacked,
+    timings: { signatureMs, downloadMs, checksumMs, unpackMs },
     ...(artifacts.rateLimitedUntil ? { rateLimitedUntil: artifacts.rateLimitedUntil } : {}),
   }
 }

@@ -21,6 +21,7 @@ export const CONFIG_VARIABLES = [
   'DATA_DIR',
   'BACKUP_DIR',
   'UPDATE_REPO',
+  'UPKEEP_ARTIFACTS_URL',
   'GITHUB_API_URL',
   'UPDATE_CHECK_DISABLED',
   'UPKEEP_SERVICE_MANAGER',
@@ -56,15 +57,18 @@ export async function appUser(app: AppDefinition): Promise<RunAs> {
 /**
  * The environment the worker starts in: the clean one, plus the configuration (so it finds the
  * same paths) and, for Upkeep's own update, the rest of Upkeep's environment (its server is
- * started from it without systemd). Secrets of Upkeep's (GITHUB_TOKEN) reach only Upkeep's worker.
+ * started from it without systemd). Secrets of Upkeep's (GITHUB_TOKEN) reach only Upkeep's worker,
+ * and the worker of an app whose definition (root's) asks for the token to download its private
+ * release assets (`"artifacts": {"github": …, "token": "GITHUB_TOKEN"}`).
  */
 export function workerEnv(app: AppDefinition, user: RunAs, extra: Record<string, string> = {}): Record<string, string> {
   const env = cleanEnv(user)
   const own = app.name === UPKEEP_APP
+  const token = app.artifacts?.token === 'GITHUB_TOKEN'
   for (const [k, v] of Object.entries(process.env)) {
     if (v === undefined) continue
     const testOnly = k.startsWith('UPKEEP_TEST_') && !isBuilt()
-    if (own || CONFIG_VARIABLES.includes(k) || testOnly) env[k] = v
+    if (own || CONFIG_VARIABLES.includes(k) || testOnly || (token && k === 'GITHUB_TOKEN')) env[k] = v
   }
   for (const k of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'UPKEEP_ADMIN_PASSWORD', 'UPKEEP_RUNNING_COPY', 'INVOCATION_ID']) delete env[k]
   // The user's own identity wins over the caller's (root's HOME, USER).

@@ -66,8 +66,10 @@ export async function appCommand(args: string[]): Promise<number> {
       return showCommand(rest)
     case 'remove':
       return removeCommand(rest)
+    case 'trust':
+      return (await import('./app-trust')).appTrustCommand(rest)
     default:
-      throw new UsageError(sub ? `unknown app command "${sub.slice(0, 40)}" (add, check, list, show, remove)` : 'say what to do: upkeep app add|check|list|show|remove')
+      throw new UsageError(sub ? `unknown app command "${sub.slice(0, 40)}" (add, check, list, show, remove, trust)` : 'say what to do: upkeep app add|check|list|show|remove|trust')
   }
 }
 

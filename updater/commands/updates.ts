@@ -4,6 +4,7 @@ import { createRegistry, type Registry } from '../shared/apps/registry'
 import type { Config } from '../shared/config'
 import { UpdateError } from '../shared/errors'
 import { readHistory, type HistoryEntry } from '../shared/history'
+import { installedFromText } from '../shared/installed-from'
 import { createLogger, type Logger } from '../shared/log'
 import { createAppPaths, createManagerPaths } from '../shared/paths'
 import { loadConfigOrExit } from '../shared/runtime'
@@ -20,7 +21,7 @@ import { workerMain } from './worker'
 
 export async function updateCommand(appName: string | undefined, args: string[]): Promise<number> {
   // Checked here too, so a usage error never starts a worker.
-  const { values, positionals } = parseOptions(args, { yes: { type: 'boolean', short: 'y' }, json: { type: 'boolean' }, 'no-backup': { type: 'boolean' }, force: { type: 'boolean' } }, true)
+  const { values, positionals } = parseOptions(args, { yes: { type: 'boolean', short: 'y' }, json: { type: 'boolean' }, 'no-backup': { type: 'boolean' }, force: { type: 'boolean' }, 'from-source': { type: 'boolean' } }, true)
   if (positionals.length > 1) throw new UsageError('one version at most')
   const version = positionals[0]
   // The worker's own rule (a semver release tag), so a bad version never reaches it.
@@ -194,9 +195,10 @@ export function formatHistory(entries: HistoryEntry[]): string {
     e.kind === 'rollback' ? `${e.from.version} ⟲ ${e.to.version}` : `${e.from.version} → ${e.to.version}`,
     e.status + (e.recovered ? ' (recovered)' : ''),
     `${(e.durationMs / 1000).toFixed(1)}s`,
+    installedFromText(e.to.installedFrom) || '—',
     e.error ? `${e.error.code}: ${headline(e.error.message)}` : '',
   ])
-  const head = ['started (UTC)', 'version', 'status', 'took', 'error']
+  const head = ['started (UTC)', 'version', 'status', 'took', 'installed from', 'error']
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()
   return [line(head), ...rows.map(line)].join('\n')

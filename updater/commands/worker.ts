@@ -78,7 +78,7 @@ async function handOverToStarter(ctx: CommandContext, argv: string[]): Promise<n
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))))
 }
 
-/** `worker update [vX.Y.Z] [--yes] [--json] [--no-backup] [--force] [--request-id ID --trigger request|auto]` */
+/** `worker update [vX.Y.Z] [--yes] [--json] [--no-backup] [--force] [--from-source] [--request-id ID --trigger request|auto]` */
 async function workerUpdate(ctx: CommandContext, args: string[]): Promise<number> {
   const { values, positionals } = parseOptions(
     args,
@@ -87,6 +87,7 @@ async function workerUpdate(ctx: CommandContext, args: string[]): Promise<number
       json: { type: 'boolean' },
       'no-backup': { type: 'boolean' },
       force: { type: 'boolean' },
+      'from-source': { type: 'boolean' },
       'request-id': { type: 'string' },
       trigger: { type: 'string' },
     },
@@ -107,7 +108,7 @@ async function workerUpdate(ctx: CommandContext, args: string[]): Promise<number
   const json = values.json === true
   const signal = interruptSignal()
   const { deps } = await createWorkerDeps({ config: ctx.config, app: ctx.app, signal, progress: trigger === 'cli', json })
-  const plan = { updateId: requestId ?? newUpdateId(), kind: 'update' as const, trigger, ...(tag ? { tag } : {}), options: { backup: !values['no-backup'], force: values.force === true } }
+  const plan = { updateId: requestId ?? newUpdateId(), kind: 'update' as const, trigger, ...(tag ? { tag } : {}), options: { backup: !values['no-backup'], force: values.force === true, ...(values['from-source'] ? { fromSource: true } : {}) } }
   try {
     const target = tag ?? (await latestTag(deps))
     if (trigger === 'cli' && process.stdin.isTTY && !values.yes && !json && !(await confirm(`Update ${ctx.app.name} to ${target}?`))) return EXIT.failed

@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { artifactUrlProblem } from './artifact-url'
 import { repoProblem, REPO_HINT } from './repo'
 
 export type ServiceManagerKind = 'systemd' | 'process'
@@ -11,6 +12,8 @@ export interface Config {
   dataDir: string
   backupDir: string
   updateRepo: string | undefined
+  /** Where Upkeep's own signed release artifacts are, an URL pattern with {version}/{tag}: UPKEEP_ARTIFACTS_URL. */
+  artifactsUrl: string | undefined
   githubToken: string | undefined
   /** Admin password for the first start only (it is stored hashed); later starts ignore it. */
   adminPassword: string | undefined
@@ -139,6 +142,12 @@ export function parseConfig(env: Env, defaults: ConfigDefaults): Config {
     if (problem) fail('UPDATE_REPO', `must be a GitHub repository owner/name, got ${JSON.stringify(updateRepo)}: ${problem} (${REPO_HINT})`, undefined)
   }
 
+  const artifactsUrl = get('UPKEEP_ARTIFACTS_URL')
+  if (artifactsUrl !== undefined) {
+    const problem = artifactUrlProblem(artifactsUrl)
+    if (problem) fail('UPKEEP_ARTIFACTS_URL', `${problem}, e.g. https://downloads.example.com/upkeep/{tag}/upkeep-{version}.tar.gz`, undefined)
+  }
+
   const count = (variable: string, fallback: number, min: number, what: string): number => {
     const raw = get(variable)
     if (raw === undefined) return fallback
@@ -165,6 +174,7 @@ export function parseConfig(env: Env, defaults: ConfigDefaults): Config {
     dataDir,
     backupDir,
     updateRepo,
+    artifactsUrl,
     githubToken: get('GITHUB_TOKEN'),
     adminPassword,
     githubApiUrl,

@@ -1,6 +1,7 @@
 import { readDataFile } from './data-file'
 import { parseJsonLines } from './json-lines'
 import { writeFileAtomic } from './atomic-write'
+import type { InstalledFrom } from './installed-from'
 import type { ErrorInfo, Outcome, StepName } from './journal'
 
 /**
@@ -13,8 +14,9 @@ export interface HistoryEntry {
   app?: string
   kind: 'update' | 'rollback'
   trigger: 'cli' | 'request' | 'auto'
-  from: { version: string; tag?: string; commit?: string }
-  to: { version: string; tag: string; commit?: string }
+  from: { version: string; tag?: string; commit?: string; installedFrom?: InstalledFrom }
+  /** `installedFrom`: how the target was installed (an artifact and its key, or a source build). */
+  to: { version: string; tag: string; commit?: string; installedFrom?: InstalledFrom }
   status: Outcome
   startedAt: string
   finishedAt: string

@@ -1,5 +1,6 @@
 import { writeJsonAtomic, type AtomicWriteOptions } from './atomic-write'
 import { readDataFile } from './data-file'
+import type { InstalledFrom } from './installed-from'
 
 /**
  * `update-installed.json` in an app's state: what the updater last left running (after an
@@ -10,6 +11,8 @@ export interface Installed {
   version: string
   tag?: string
   commit?: string
+  /** How the running release was installed, when the updater installed it. */
+  installedFrom?: InstalledFrom
   at: string
 }
 

@@ -1,5 +1,6 @@
 import { writeJsonAtomic } from './atomic-write'
 import { readDataFile } from './data-file'
+import type { InstalledFrom } from './installed-from'
 
 /**
  * `data/update-journal.json`: the updater's persisted state machine (DESIGN.md "Update flow").
@@ -36,6 +37,8 @@ export interface ReleaseRef {
   commit?: string
   /** Absolute path of the release directory, when there is one. */
   release?: string
+  /** How it was installed: a verified artifact, or a build of the tag (signed or not). */
+  installedFrom?: InstalledFrom
 }
 
 export interface Journal {
@@ -68,7 +71,8 @@ export interface Journal {
   }
   /** `in-place` layout: the previous build's entries moved to `.upkeep/previous` at the switch. */
   movedAside?: string[]
-  options: { backup: boolean; force: boolean }
+  /** `fromSource`: build from the tag even when the app publishes artifacts (`upkeep update --from-source`). */
+  options: { backup: boolean; force: boolean; fromSource?: boolean }
   state: 'running' | 'rolling_back' | 'done'
   steps: JournalStep[]
   /** The archive made by the backup step. */

@@ -59,6 +59,15 @@ export interface AppPaths {
   dataPaths: string[]
   /** Where a rollback keeps the data the failed version left. */
   asideRoot: string
+  /**
+   * The keys pinned for the app's signed releases and tags (ssh-keygen allowed-signers), beside
+   * its definition: root's, so neither the app's user nor the server can re-pin them.
+   */
+  allowedSigners: string
+  /** Release artifacts being downloaded, kept between attempts so a download resumes. */
+  downloads: string
+  /** Installed dependencies of earlier source builds, by lockfile (dependency reuse). */
+  dependencyCache: string
 }
 
 export const UPKEEP_APP = 'upkeep'
@@ -119,6 +128,9 @@ export function createAppPaths(app: { name: string; checkout: string; data: { pa
     backupDir: app.data.backupDir ?? path.join(stateDir, 'backups'),
     dataPaths: app.data.paths,
     asideRoot: path.join(stateDir, own ? '.rolled-back' : 'rolled-back'),
+    allowedSigners: path.join(manager.appsDir, `${app.name}.allowed_signers`),
+    downloads: path.join(app.checkout, '.upkeep', 'downloads'),
+    dependencyCache: path.join(app.checkout, '.upkeep', 'deps'),
   }
 }
 

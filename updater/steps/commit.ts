@@ -33,6 +33,8 @@ export const commit: Step = {
     // In place, the previous build's entries were kept only for a rollback of this update.
     if (ctx.app.build.layout === 'in-place') await rm(ctx.paths.previousOutputs, { recursive: true, force: true }).catch(() => {})
     const backups = await pruneBackups(ctx.paths.backupDir, ctx.app.name, ctx.app.data.keep).catch(() => [])
+    // Partial downloads of other releases were kept only for a resume of their own update.
+    await rm(ctx.paths.downloads, { recursive: true, force: true }).catch(() => {})
     return { prunedReleases: releases, prunedBackups: backups.length }
   },
 }

@@ -8,7 +8,8 @@ import { fileJournal } from '../shared/journal'
 import { createLogger, type Logger } from '../shared/log'
 import { createAppPaths, createManagerPaths, UPKEEP_APP, type AppPaths } from '../shared/paths'
 import { fileStatus } from '../shared/status'
-import { isBuilt } from '../shared/version'
+import { currentBuild, isBuilt } from '../shared/version'
+import { createRunTool } from '../artifacts/run-tool'
 import { cleanEnv } from '../adapters/clean-env'
 import { systemClock } from '../shared/clock'
 import { createExec, type RunAs } from '../adapters/exec'
@@ -119,6 +120,14 @@ async function ensureStateDir(paths: AppPaths, app: AppDefinition): Promise<void
   }
 }
 
+/**
+ * Upkeep's GITHUB_TOKEN is its own; another app's release downloads get it only when its (root's)
+ * definition says so. Without systemd every app's update runs in one process, so this holds there too. Pure.
+ */
+export function githubTokenFor(app: AppDefinition, token: string | undefined): string | undefined {
+  return token && (app.name === UPKEEP_APP || app.artifacts?.token === 'GITHUB_TOKEN') ? token : undefined
+}
+
 /** The real dependencies of an update of `app`, run as the current user (the app's). */
 export async function createWorkerDeps(o: WorkerOptions): Promise<{ deps: RunDeps; paths: AppPaths; log: Logger }> {
   const { config, app } = o
@@ -150,6 +159,13 @@ export async function createWorkerDeps(o: WorkerOptions): Promise<{ deps: RunDep
     history: fileHistory(paths.history),
     lock: createUpdateLock(paths, { log, staleAfterMs: config.staleAfterMs }),
     user,
+    artifacts: {
+      fetch: (input, init) => globalThis.fetch(input, init),
+      run: createRunTool(),
+      githubApiUrl: config.githubApiUrl,
+      ...(githubTokenFor(app, config.githubToken) ? { githubToken: githubTokenFor(app, config.githubToken)! } : {}),
+      userAgent: `upkeep/${currentBuild().version}`,
+    },
     ...(o.signal ? { signal: o.signal } : {}),
     // Test-only (never in a built bundle): SIGKILL ourselves right after journaling "step:phase".
     ...(killAt ? { onJournal: (step: string, phase: string) => (`${step}:${phase}` === killAt ? process.kill(process.pid, 'SIGKILL') : undefined) } : {}),

@@ -1,6 +1,6 @@
 import type { Config } from '../config'
 import { UPKEEP_APP } from '../paths'
-import type { AppDefinition } from './definition'
+import type { AppDefinition, ArtifactsDefinition, DependenciesDefinition } from './definition'
 
 /**
  * Upkeep's data dir holds the manager's bookkeeping beside its own data: none of it is data to
@@ -29,12 +29,40 @@ export function localUrl(host: string, port: number, pathname: string): string {
   return `http://${h.includes(':') ? `[${h}]` : h}:${port}${pathname}`
 }
 
+/** Upkeep's own dependency install, apart from its build so an unchanged lockfile reuses it. */
+export const UPKEEP_DEPENDENCIES: DependenciesDefinition = {
+  lockfiles: ['package-lock.json'],
+  dirs: ['node_modules'],
+  install: ['npm', 'ci', '--no-audit', '--no-fund'],
+}
+
+/** What Upkeep's own definition depends on beyond its environment (registry.ts reads them). */
+export interface UpkeepFacts {
+  /** A release key is pinned (`upkeep.allowed_signers`): without one, no artifact can be verified. */
+  keyPinned?: boolean
+  /** The repository stored in Settings (UPDATE_REPO wins over it). */
+  settingsRepo?: string
+}
+
+/**
+ * Upkeep's prebuilt releases: UPKEEP_ARTIFACTS_URL, else the GitHub Releases of UPDATE_REPO (or the
+ * stored setting), once a release key is pinned. Otherwise Upkeep builds from source as before.
+ */
+export function upkeepArtifacts(config: Config, facts: UpkeepFacts): ArtifactsDefinition | undefined {
+  if (!facts.keyPinned) return undefined
+  const none = { maxDownloadBytes: undefined, maxUnpackedBytes: undefined, token: undefined }
+  if (config.artifactsUrl) return { source: { kind: 'url', pattern: config.artifactsUrl }, ...none }
+  const repo = config.updateRepo ?? facts.settingsRepo
+  return repo ? { source: { kind: 'github', repo }, ...none } : undefined
+}
+
 /**
  * Upkeep is one app among them: this is its definition, built from its environment. It keeps
  * every guarantee of the self-update (its socket stays open across restarts, health must report
- * the new version); the build comes from the release's own upkeep.json.
+ * the new version); the build comes from the release's own upkeep.json, or a verified artifact.
  */
-export function upkeepDefinition(config: Config): AppDefinition {
+export function upkeepDefinition(config: Config, facts: UpkeepFacts = {}): AppDefinition {
+  const artifacts = upkeepArtifacts(config, facts)
   return {
     schema: 1,
     name: UPKEEP_APP,
@@ -56,5 +84,8 @@ export function upkeepDefinition(config: Config): AppDefinition {
       intervalMs: 200,
     },
     data: { paths: [config.dataDir], exclude: UPKEEP_RUNTIME_EXCLUDES, keep: config.backupKeep, backupDir: config.backupDir },
+    ...(artifacts ? { artifacts } : {}),
+    requireSignedTags: false,
+    dependencies: UPKEEP_DEPENDENCIES,
   }
 }

@@ -1,4 +1,5 @@
 import path from 'node:path'
+import { artifactUrlProblem, ARTIFACT_URL_EXAMPLE } from '../artifact-url'
 import { UpdateError } from '../errors'
 import { repoProblem } from '../repo'
 
@@ -21,6 +22,36 @@ export interface AppDefinition {
   run: RunDefinition
   health: HealthDefinition
   data: DataDefinition
+  /** Prebuilt, signed releases: when set, an update installs the release's artifact instead of building it. */
+  artifacts?: ArtifactsDefinition
+  /** Source builds refuse a tag that is not signed by a key pinned for the app (`git verify-tag`). */
+  requireSignedTags?: boolean
+  /** A source build's dependency install, kept apart from the build so it can be reused. */
+  dependencies?: DependenciesDefinition
+}
+
+/**
+ * Where the app's signed release artifacts are (README "Verified releases"): the assets of the
+ * GitHub release of the tag, or an https URL pattern of the tarball with `{version}`/`{tag}` in
+ * it; SHA256SUMS and SHA256SUMS.sig beside it, signed by a key pinned for the app.
+ */
+export interface ArtifactsDefinition {
+  source: { kind: 'github'; repo: string } | { kind: 'url'; pattern: string }
+  /** The tarball's size limit; undefined: the updater's default (512 MiB). */
+  maxDownloadBytes: number | undefined
+  /** The unpacked files' size limit; undefined: the updater's default (2 GiB). */
+  maxUnpackedBytes: number | undefined
+  /** `GITHUB_TOKEN`: Upkeep's own token reaches this app's update (private repositories). */
+  token: 'GITHUB_TOKEN' | undefined
+}
+
+export interface DependenciesDefinition {
+  /** Files whose bytes decide whether installed dependencies can be reused, e.g. ["package-lock.json"]. */
+  lockfiles: string[]
+  /** What the install creates, e.g. ["node_modules"]. */
+  dirs: string[]
+  /** The install command (an argv), run before the build commands unless the dependencies were reused. */
+  install: string[]
 }
 
 /** Where releases are listed: GitHub Releases of a repository, or the `v*` tags of a git remote of the checkout. */
@@ -89,7 +120,9 @@ const HEADER_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/
 const REMOTE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 const KEYS = {
-  top: ['schema', 'name', 'checkout', 'user', 'source', 'build', 'run', 'health', 'data'],
+  top: ['schema', 'name', 'checkout', 'user', 'source', 'build', 'run', 'health', 'data', 'artifacts', 'requireSignedTags', 'dependencies'],
+  artifacts: ['github', 'url', 'maxDownloadBytes', 'maxUnpackedBytes', 'token'],
+  dependencies: ['lockfiles', 'dirs', 'install'],
   source: ['github', 'git'],
   build: ['commands', 'layout', 'output', 'env', 'timeoutSeconds', 'seed'],
   run: ['units', 'sockets', 'command'],
@@ -314,6 +347,57 @@ function parseData(p: Problems, v: unknown, checkout: string | undefined): DataD
   return { paths, exclude, keep: typeof keep === 'number' ? keep : 5, backupDir }
 }
 
+function byteLimit(p: Problems, where: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1024) return p.add(where, 'must be a number of bytes, at least 1024')
+  return v
+}
+
+function parseArtifacts(p: Problems, v: unknown, layout: BuildDefinition['layout']): ArtifactsDefinition | undefined {
+  if (v === undefined) return undefined
+  if (!isObject(v)) return p.add('artifacts', `must be {"github": "owner/name"} or {"url": "${ARTIFACT_URL_EXAMPLE}"}`)
+  checkKeys(p, 'artifacts', v, KEYS.artifacts)
+  let source: ArtifactsDefinition['source'] = { kind: 'url', pattern: '' }
+  if ((v.github === undefined) === (v.url === undefined)) p.add('artifacts', 'give exactly one of "github" or "url"')
+  else if (v.github !== undefined) {
+    const problem = typeof v.github === 'string' ? repoProblem(v.github) : 'must be a string'
+    if (problem) p.add('artifacts.github', `must be a GitHub repository owner/name: ${problem}`)
+    source = { kind: 'github', repo: String(v.github) }
+  } else {
+    const problem = artifactUrlProblem(v.url)
+    if (problem) p.add('artifacts.url', `${problem} (e.g. "${ARTIFACT_URL_EXAMPLE}")`)
+    source = { kind: 'url', pattern: String(v.url) }
+  }
+  if (v.token !== undefined && v.token !== 'GITHUB_TOKEN') p.add('artifacts.token', 'must be "GITHUB_TOKEN" (Upkeep\'s own token, from its environment)')
+  if (v.token !== undefined && source.kind !== 'github') p.add('artifacts.token', 'is for GitHub release assets ("github") only')
+  // An artifact is a whole release: it has a directory of its own, which only the releases layout gives it.
+  if (layout === 'in-place') p.add('artifacts', 'need the "releases" layout: an in-place app is built in its checkout')
+  return {
+    source,
+    maxDownloadBytes: byteLimit(p, 'artifacts.maxDownloadBytes', v.maxDownloadBytes),
+    maxUnpackedBytes: byteLimit(p, 'artifacts.maxUnpackedBytes', v.maxUnpackedBytes),
+    token: v.token === 'GITHUB_TOKEN' ? 'GITHUB_TOKEN' : undefined,
+  }
+}
+
+function parseDependencies(p: Problems, v: unknown): DependenciesDefinition | undefined {
+  if (v === undefined) return undefined
+  if (!isObject(v)) return p.add('dependencies', 'must be {"lockfiles": ["package-lock.json"], "dirs": ["node_modules"], "install": ["npm", "ci"]}')
+  checkKeys(p, 'dependencies', v, KEYS.dependencies)
+  const names = (key: 'lockfiles' | 'dirs', example: string): string[] => {
+    const list = v[key]
+    // Plain names at the checkout's top level: they are compared and copied there.
+    const plain = (n: unknown) => typeof n === 'string' && isInsidePath(n) && !n.includes('/') && n !== '.' && n !== '.git' && n !== '.upkeep'
+    if (!Array.isArray(list) || list.length === 0 || !list.every(plain)) return p.add(`dependencies.${key}`, `must be a non-empty list of names at the checkout's top level, e.g. ["${example}"]`) ?? []
+    return list as string[]
+  }
+  return {
+    lockfiles: names('lockfiles', 'package-lock.json'),
+    dirs: names('dirs', 'node_modules'),
+    install: argvList(p, 'dependencies.install', v.install) ?? [],
+  }
+}
+
 /**
  * Validates a definition (the parsed JSON) and fills in defaults. Pure. Throws BAD_CONFIG naming
  * every problem; `source` names the file in messages.
@@ -327,16 +411,21 @@ export function parseAppDefinition(value: unknown, source = 'app definition'): A
   const checkout = absolutePath(p, 'checkout', value.checkout)
   if (value.user !== undefined && (typeof value.user !== 'string' || !USER_RE.test(value.user))) p.add('user', 'must be a user name')
   if (value.user === 'root') p.add('user', 'apps never run or build as root')
+  const build = parseBuild(p, value.build)
+  if (value.requireSignedTags !== undefined && typeof value.requireSignedTags !== 'boolean') p.add('requireSignedTags', 'must be true or false')
   const def: AppDefinition = {
     schema: 1,
     name,
     checkout: checkout ?? '',
     user: typeof value.user === 'string' ? value.user : undefined,
     source: parseSource(p, value.source),
-    build: parseBuild(p, value.build),
+    build,
     run: parseRun(p, value.run),
     health: parseHealth(p, value.health),
     data: parseData(p, value.data, checkout),
+    artifacts: parseArtifacts(p, value.artifacts, build.layout),
+    requireSignedTags: value.requireSignedTags === true,
+    dependencies: parseDependencies(p, value.dependencies),
   }
   if (p.list.length) {
     throw new UpdateError('BAD_CONFIG', `${source} is not valid:\n  ${p.list.join('\n  ')}`, { hint: 'Fix the file (README "App definition reference"), then run: upkeep app check ' + (name || 'NAME') })
@@ -379,5 +468,17 @@ export function serializeAppDefinition(def: AppDefinition): Record<string, unkno
       keep: def.data.keep,
       ...(def.data.backupDir ? { backupDir: def.data.backupDir } : {}),
     },
+    ...(def.artifacts ? { artifacts: serializeArtifacts(def.artifacts) } : {}),
+    ...(def.requireSignedTags ? { requireSignedTags: true } : {}),
+    ...(def.dependencies ? { dependencies: def.dependencies } : {}),
+  }
+}
+
+function serializeArtifacts(a: ArtifactsDefinition): Record<string, unknown> {
+  return {
+    ...(a.source.kind === 'github' ? { github: a.source.repo } : { url: a.source.pattern }),
+    ...(a.maxDownloadBytes !== undefined ? { maxDownloadBytes: a.maxDownloadBytes } : {}),
+    ...(a.maxUnpackedBytes !== undefined ? { maxUnpackedBytes: a.maxUnpackedBytes } : {}),
+    ...(a.token ? { token: a.token } : {}),
   }
 }

@@ -3,8 +3,10 @@ import { open, readdir } from 'node:fs/promises'
 import path from 'node:path'
 import type { Config } from '../config'
 import { UpdateError } from '../errors'
-import { UPKEEP_APP } from '../paths'
-import { upkeepDefinition } from './builtin'
+import { readDataFile } from '../data-file'
+import { createAppPaths, createManagerPaths, UPKEEP_APP } from '../paths'
+import { repoProblem } from '../repo'
+import { upkeepDefinition, type UpkeepFacts } from './builtin'
 import { APP_NAME_RE, parseAppDefinition, type AppDefinition } from './definition'
 
 /** An app as the manager knows it: its definition, or why its file was refused. */
@@ -49,6 +51,31 @@ export async function readDefinitionFile(file: string, opts: { requireRootOwned:
   }
 }
 
+/** Whether an allowed-signers file pins at least one key (its lines are checked where it is used). */
+export async function hasPinnedKey(file: string): Promise<boolean> {
+  try {
+    const text = (await readDataFile(file, { maxBytes: 1 << 20 })) ?? ''
+    return text.split('\n').some((l) => l.trim() !== '' && !l.trim().startsWith('#'))
+  } catch {
+    return false
+  }
+}
+
+/** What Upkeep's definition needs beyond its environment: a pinned release key, the stored repository. */
+export async function upkeepFacts(config: Config): Promise<UpkeepFacts> {
+  const base = upkeepDefinition(config)
+  const keyPinned = await hasPinnedKey(createAppPaths(base, createManagerPaths(config)).allowedSigners)
+  let settingsRepo: string | undefined
+  try {
+    // The server's file: read like its other files, never through a link, and validated here.
+    const stored = (JSON.parse((await readDataFile(path.join(config.dataDir, 'settings.json'), { maxBytes: 64 << 10 })) ?? '{}') as { updateRepo?: unknown }).updateRepo
+    if (typeof stored === 'string' && !repoProblem(stored)) settingsRepo = stored
+  } catch {
+    /* no settings: no stored repository */
+  }
+  return { keyPinned, ...(settingsRepo ? { settingsRepo } : {}) }
+}
+
 export interface Registry {
   /** Upkeep itself first, then every app in the apps directory, sorted by name. */
   list(): Promise<AppEntry[]>
@@ -59,11 +86,11 @@ export interface Registry {
 /** The apps Upkeep manages: its own built-in definition and the files in `config.appsDir`. */
 export function createRegistry(config: Config, opts: { requireRootOwned?: boolean } = {}): Registry {
   const requireRootOwned = opts.requireRootOwned ?? process.getuid?.() === 0
-  const own = upkeepDefinition(config)
+  const own = async () => upkeepDefinition(config, await upkeepFacts(config))
   const fileOf = (name: string) => path.join(config.appsDir, `${name}.json`)
   return {
     async list() {
-      const entries: AppEntry[] = [{ name: UPKEEP_APP, ok: true, def: own }]
+      const entries: AppEntry[] = [{ name: UPKEEP_APP, ok: true, def: await own() }]
       let names: string[] = []
       try {
         names = (await readdir(config.appsDir)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).sort()
@@ -82,7 +109,7 @@ export function createRegistry(config: Config, opts: { requireRootOwned?: boolea
       return entries
     },
     async get(name) {
-      if (name === UPKEEP_APP) return own
+      if (name === UPKEEP_APP) return own()
       if (!APP_NAME_RE.test(name)) throw new UpdateError('BAD_REQUEST', `"${name.slice(0, 40)}" is not an app name`, { hint: 'App names are a-z, 0-9 and "-": upkeep app list' })
       return readDefinitionFile(fileOf(name), { requireRootOwned })
     },

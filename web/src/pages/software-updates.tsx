@@ -5,6 +5,7 @@ import { Hint } from '../components/hint'
 import { RunPanel } from '../components/run-panel'
 import { isUpToDate } from '../lib/app-state'
 import { APPS_PATH } from '../lib/app-routes'
+import { installedFromKey, installedFromSentence, installedFromShort } from '../lib/installed-from'
 import { isFailure } from '../lib/run-outcome'
 import { capitalise, splitMessage } from '../lib/error-text'
 import { inPage } from '../lib/in-page-link'
@@ -314,6 +315,14 @@ function StatusFacts({ status, now, self, label, hintPage }: { status: UpdatesSt
             </dd>
           </>
         ) : null}
+        {status.current.installedFrom ? (
+          <>
+            <dt>Installed from</dt>
+            <dd data-testid="installed-from" title={installedFromKey(status.current.installedFrom)}>
+              {installedFromSentence(status.current.installedFrom)}
+            </dd>
+          </>
+        ) : null}
         <dt>Last checked</dt>
         <dd data-testid="last-checked">
           {status.checksDisabled
@@ -513,7 +522,14 @@ function HistoryTable({ entries }: { entries: HistoryEntries | null }) {
                 <div>{e.from.version || '—'}</div>
               </td>
               <td role="cell" data-label="To">
-                <div>{e.to.version || '—'}</div>
+                <div>
+                  {e.to.version || '—'}
+                  {e.to.installedFrom ? (
+                    <div class="muted" data-testid="history-installed-from" title={installedFromKey(e.to.installedFrom)}>
+                      {installedFromShort(e.to.installedFrom)}
+                    </div>
+                  ) : null}
+                </div>
               </td>
               <td role="cell" data-label="Status">
                 <div>

@@ -15,7 +15,34 @@ describe('parseAppDefinition', () => {
       run: { units: ['notes.service'], sockets: [], command: undefined },
       health: { url: 'http://127.0.0.1:3000/health', expectStatus: 200, version: { kind: 'none' }, timeoutMs: 60_000, intervalMs: 250 },
       data: { paths: [], exclude: [], keep: 5, backupDir: undefined },
+      artifacts: undefined,
+      requireSignedTags: false,
+      dependencies: undefined,
     })
+  })
+
+  test('verified releases: artifacts from GitHub with limits and the token, signed tags, a dependency install of its own', () => {
+    const def = parseAppDefinition({
+      ...minimal,
+      source: { github: 'acme/notes' },
+      artifacts: { github: 'acme/notes', maxDownloadBytes: 64 << 20, maxUnpackedBytes: 256 << 20, token: 'GITHUB_TOKEN' },
+      requireSignedTags: true,
+      dependencies: { lockfiles: ['package-lock.json'], dirs: ['node_modules'], install: ['npm', 'ci', '--no-audit'] },
+    })
+    expect(def.artifacts).toEqual({ source: { kind: 'github', repo: 'acme/notes' }, maxDownloadBytes: 64 << 20, maxUnpackedBytes: 256 << 20, token: 'GITHUB_TOKEN' })
+    expect(def.requireSignedTags).toBe(true)
+    expect(def.dependencies).toEqual({ lockfiles: ['package-lock.json'], dirs: ['node_modules'], install: ['npm', 'ci', '--no-audit'] })
+    const saved = JSON.parse(JSON.stringify(serializeAppDefinition(def)))
+    expect(saved).toMatchObject({ artifacts: { github: 'acme/notes', maxDownloadBytes: 64 << 20, maxUnpackedBytes: 256 << 20, token: 'GITHUB_TOKEN' }, requireSignedTags: true })
+    expect(parseAppDefinition(saved)).toEqual(def)
+  })
+
+  test('artifacts at an https URL pattern; defaults leave the limits to the updater', () => {
+    const def = parseAppDefinition({ ...minimal, artifacts: { url: 'https://dl.example.com/notes/{version}/notes-{version}.tar.gz' } })
+    expect(def.artifacts).toEqual({ source: { kind: 'url', pattern: 'https://dl.example.com/notes/{version}/notes-{version}.tar.gz' }, maxDownloadBytes: undefined, maxUnpackedBytes: undefined, token: undefined })
+    expect(serializeAppDefinition(def).artifacts).toEqual({ url: 'https://dl.example.com/notes/{version}/notes-{version}.tar.gz' })
+    expect(serializeAppDefinition(parseAppDefinition(minimal))).not.toHaveProperty('artifacts')
+    expect(serializeAppDefinition(parseAppDefinition(minimal))).not.toHaveProperty('requireSignedTags')
   })
 
   test('the seeds’ shape: two units restarted in order, a Go build, data in and out of the checkout', () => {
@@ -73,6 +100,21 @@ describe('parseAppDefinition', () => {
     ['the whole checkout as data', { data: { paths: ['/srv/notes'] } }, 'must not be the whole checkout'],
     ['a huge timeout', { health: { url: 'http://h/', timeoutSeconds: 99999 } }, 'health.timeoutSeconds'],
     ['a bad env name', { build: { env: { 'A-B': 'x' } } }, 'is not a variable name'],
+    ['artifacts of both kinds', { artifacts: { github: 'a/b', url: 'https://x/{version}/a.tar.gz' } }, 'artifacts: give exactly one of "github" or "url"'],
+    ['artifacts of neither kind', { artifacts: { maxDownloadBytes: 4096 } }, 'artifacts: give exactly one of "github" or "url"'],
+    ['artifacts over plain http', { artifacts: { url: 'http://dl.example.com/{version}/a.tar.gz' } }, 'artifacts.url: must be https'],
+    ['an artifact URL without the version', { artifacts: { url: 'https://dl.example.com/latest.tar.gz' } }, 'artifacts.url: must contain {version} or {tag}'],
+    ['an artifact URL with a query', { artifacts: { url: 'https://dl.example.com/get?v={version}' } }, 'artifacts.url: must end in the tarball'],
+    ['an artifact repository that is not one', { artifacts: { github: 'acme/../x' } }, 'artifacts.github'],
+    ['an unknown artifacts key', { artifacts: { github: 'a/b', sha256: 'x' } }, 'artifacts: unknown key "sha256"'],
+    ['a tiny download limit', { artifacts: { github: 'a/b', maxDownloadBytes: 10 } }, 'artifacts.maxDownloadBytes'],
+    ['another token', { artifacts: { github: 'a/b', token: 'AWS_SECRET' } }, 'artifacts.token: must be "GITHUB_TOKEN"'],
+    ['a token for a URL pattern', { artifacts: { url: 'https://x.example/{version}/a.tar.gz', token: 'GITHUB_TOKEN' } }, 'is for GitHub release assets'],
+    ['artifacts for an in-place app', { build: { layout: 'in-place' }, artifacts: { github: 'a/b' } }, 'artifacts: need the "releases" layout'],
+    ['requireSignedTags as a string', { requireSignedTags: 'yes' }, 'requireSignedTags: must be true or false'],
+    ['a lockfile path outside the checkout', { dependencies: { lockfiles: ['../x.lock'], dirs: ['node_modules'], install: ['npm', 'ci'] } }, 'dependencies.lockfiles'],
+    ['a dependency dir in a subdirectory', { dependencies: { lockfiles: ['package-lock.json'], dirs: ['web/node_modules'], install: ['npm', 'ci'] } }, 'dependencies.dirs'],
+    ['an install command as a shell string', { dependencies: { lockfiles: ['package-lock.json'], dirs: ['node_modules'], install: 'npm ci' } }, 'dependencies.install'],
   ])('refuses %s, naming the field', (_n, change, message) => {
     expect(() => parseAppDefinition({ ...minimal, ...change })).toThrow(message)
   })
