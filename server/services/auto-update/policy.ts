@@ -74,6 +74,8 @@ export type ReasonCode =
   | 'age-unknown'
   | 'window'
   | 'ready'
+  /** The running version is not known (an app Upkeep has not installed a release of yet). */
+  | 'version-unknown'
 
 export interface Reason {
   code: ReasonCode
