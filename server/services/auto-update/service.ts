@@ -156,7 +156,7 @@ export function createAutoUpdate(deps: AutoUpdateDeps): AutoUpdateService {
   const announced = fileAnnounced(files.announced, deps.write)
 
   /** What the policy reads of one app; `known: false` when its running version is unknown. */
-  async function snapshot(app: string, s: AutoUpdateSettings): Promise<AppSnapshot & { known: boolean }> {
+  async function snapshot(app: string, s: AutoUpdateSettings): Promise<AppSnapshot & { known: boolean; checkProblem?: string }> {
     const handle = await deps.apps.get(app)
     const [status, history] = await Promise.all([handle.updates.status(), readHistory(handle.paths.history)])
     const running = status.current.version
@@ -168,6 +168,7 @@ export function createAutoUpdate(deps: AutoUpdateDeps): AutoUpdateService {
       history: history as Attempt[],
       busy: status.running !== null,
       known: semver.valid(running) !== null,
+      ...(status.checkedAt === null ? { checkProblem: status.error ? `releases are not known: ${status.error.message}` : 'releases have not been checked yet' } : {}),
     }
   }
 
@@ -281,6 +282,8 @@ export function createAutoUpdate(deps: AutoUpdateDeps): AutoUpdateService {
     const decision: Decision = snap.known
       ? decide({ policy: snap.policy, globalPause: s.paused, runningVersion: snap.runningVersion, releases: snap.releases, history: snap.history, now, ...(deps.timeZone ? { timeZone: deps.timeZone } : {}) })
       : { action: 'none', passedOver: [], reason: { code: 'version-unknown', text: `the running version of ${app} is not known: install a release once by hand, then updates can install themselves` } }
+    // "Up to date" only from a release list; without one, say why there is none.
+    if (decision.reason.code === 'up-to-date' && snap.checkProblem) decision.reason = { code: 'releases-unknown', text: snap.checkProblem }
     const ids = new Set(appSettings(s, app).webhooks.map((w) => endpointId(app, w)))
     return {
       app,
