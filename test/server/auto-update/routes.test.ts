@@ -64,12 +64,13 @@ beforeEach(async () => {
 afterEach(() => t.cleanup())
 
 describe('GET|PUT /api/apps/:app/policy', () => {
-  test('an app without settings: notify only, no webhooks, and what that means', async () => {
+  test('an app without settings: notify only, no webhooks, and what that means (no release list: not "up to date")', async () => {
     const res = await get('/api/apps/widget/policy')
     expect(res.status).toBe(200)
     expect(res.headers.get('cache-control')).toBe('no-store')
     const v = (await res.json()) as AutoUpdateView
-    expect(v).toMatchObject({ app: 'widget', policy: { mode: 'notify', minReleaseAgeHours: 24, skip: [], paused: false }, webhooks: [], pausedAll: false, runningVersion: '1.2.0', decision: { action: 'none', reason: { code: 'up-to-date' } } })
+    expect(v).toMatchObject({ app: 'widget', policy: { mode: 'notify', minReleaseAgeHours: 24, skip: [], paused: false }, webhooks: [], pausedAll: false, runningVersion: '1.2.0', decision: { action: 'none', reason: { code: 'releases-unknown' } } })
+    expect(v.decision.reason.text).toMatch(/^releases are not known: .*has no remote "origin"/)
   })
 
   test('secrets and tokens are write-only: stored (0600), never answered, kept when a save leaves them out, removed with null', async () => {
