@@ -173,4 +173,25 @@ describe('unattended updates through the server (controllable clock)', () => {
     const v = await view()
     expect(v.decision.passedOver).toEqual(expect.arrayContaining([{ version: '1.3.0', reason: { code: 'policy', text: 'patch policy does not take minor release 1.3.0' } }]))
   })
+
+  test('the circuit breaker: after 3 automatic failures in a row the app pauses itself (in the settings), until a resume', async () => {
+    github.serveReleases(REPO, releases)
+    const { paths } = await widget()
+    // After the rolled-back 1.2.2, the 1.2.3 update requested above failed, and so did a second try.
+    for (const [i, status] of (['failed', 'failed'] as const).entries()) {
+      const at = clock.now().toISOString()
+      await appendHistory(paths.history, { id: `20261207T02100${i}Z-0000abc${i}`, app: 'widget', kind: 'update', trigger: 'auto', from: { version: '1.2.1' }, to: { version: '1.2.3', tag: 'v1.2.3' }, status, startedAt: at, finishedAt: at, durationMs: 1, steps: [], error: { code: 'BUILD_FAILED', message: 'npm ci exited 1' } })
+      clock.advance(60_000)
+    }
+    expect(await tickAt('2026-12-07T02:20:00Z')).toBeUndefined()
+    const stored = JSON.parse(await readFile(path.join(t.dataDir, 'settings.json'), 'utf8'))
+    expect(stored.apps.widget.policy.paused).toBe(true)
+    expect((await view()).decision.reason).toEqual({ code: 'circuit-breaker', text: 'automatic updates paused after 3 failures in a row' })
+    // A newer release does not get past it either…
+    publish(release('1.2.4', '2026-12-06T00:00:00Z'))
+    expect(await tickAt('2026-12-07T02:40:00Z')).toBeUndefined()
+    // …until the app is resumed: the failures before the resume no longer count.
+    expect((await cli('resume', ['--app', 'widget'])).code).toBe(0)
+    expect(await tickAt('2026-12-07T02:45:00Z')).toMatchObject({ version: 'v1.2.4', trigger: 'auto' })
+  })
 })
