@@ -10,7 +10,7 @@ import type { BuildInfo } from '../../updater/shared/version'
 import { createAppsService, type AppsService } from './apps'
 import { validateWithSystemd } from './auto-update/calendar'
 import { createJournalEvents, journaldAvailable } from './auto-update/journal-events'
-import { systemSchedulerClock, type SchedulerClock } from './auto-update/scheduler'
+import type { SchedulerClock } from './auto-update/scheduler'
 import { createAutoUpdate, type AutoUpdateService } from './auto-update/service'
 import { createAuth, type AuthService } from './auth'
 import { systemClock, type Clock } from '../../updater/shared/clock'
@@ -52,7 +52,7 @@ export interface ServerServicesDeps {
   git?: OriginGit
   /** Starts the updater after a request (process mode). */
   updateLauncher?: UpdateLauncher
-  /** The scheduler's time; default: `clock` for now, real sleeps. */
+  /** The scheduler's and the notifier's time; default: `clock`. */
   schedulerClock?: SchedulerClock
 }
 
@@ -91,7 +91,7 @@ export async function createServerServices(deps: ServerServicesDeps): Promise<Se
     apps,
     settings,
     requester,
-    clock: deps.schedulerClock ?? { now: () => clock.now(), sleep: systemSchedulerClock.sleep },
+    clock: deps.schedulerClock ?? clock,
     log,
     dataDir: config.dataDir,
     write,
