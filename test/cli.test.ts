@@ -99,6 +99,17 @@ describe('server commands run as processes', () => {
     expect((await upkeep(['pause', 'now'], env())).code).toBe(2)
   })
 
+  test('upkeep pause run as root writes the settings as the data dir\'s owner (the server must still read them), 0600', async () => {
+    const { chown, mkdir, stat } = await import('node:fs/promises')
+    const owned = path.join(dataDir, 'owned-by-nobody')
+    await mkdir(owned)
+    await chown(owned, 65534, 65534)
+    const r = await upkeep(['pause'], { ...env(), DATA_DIR: owned })
+    expect(r.code, r.stderr).toBe(0)
+    const s = await stat(path.join(owned, 'settings.json'))
+    expect([s.uid, s.gid, s.mode & 0o777]).toEqual([65534, 65534, 0o600])
+  })
+
   test('upkeep status with a hostile UPDATE_REPO exits 2 naming it', async () => {
     const r = await upkeep(['status'], { ...env(), UPDATE_REPO: 'x;rm -rf /' })
     expect(r.code).toBe(2)
