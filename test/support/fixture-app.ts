@@ -17,8 +17,9 @@ import { freePort, run, type RunResult } from './run'
 //   v1.2.0          the build fails
 //   v1.3.0          builds, migrates data, never becomes healthy (503)
 //   v1.4.0          builds, migrates data, crashes at start
-//   v1.5.0          good at first: answers its health check, then exits 3 s after it started
-//                   answering (FIXTURE_CRASH_AFTER_MS in its environment sets another delay)
+//   v1.5.0          only with `createOrigin(root, { crashLater: true })`: good at first, answers its
+//                   health check, then exits 3 s after it started answering (FIXTURE_CRASH_AFTER_MS
+//                   in its environment sets another delay): what a soak is for
 
 /** The unprivileged owner of the fixture checkouts: git and npm must run as it, never as root. */
 export const OWNER = { uid: 65534, gid: 65534, name: 'nobody' }
@@ -80,10 +81,10 @@ process.on('SIGTERM', () => server.close(() => process.exit(0)))
 `
 }
 
-export const TAGS = ['v1.0.0', 'v1.1.0', 'v1.2.0', 'v1.3.0', 'v1.4.0', 'v1.5.0'] as const
+export const TAGS = ['v1.0.0', 'v1.1.0', 'v1.2.0', 'v1.3.0', 'v1.4.0'] as const
 
-/** A bare origin with the six tags; returns its path. Made once per test file and shared. */
-export async function createOrigin(root: string): Promise<string> {
+/** A bare origin with the five tags (six with `crashLater`); returns its path. Made once per test file and shared. */
+export async function createOrigin(root: string, opts: { crashLater?: boolean } = {}): Promise<string> {
   // The owner (nobody) must reach the origin through its parent.
   await mkdir(root, { recursive: true })
   await chmod(root, 0o755)
@@ -102,7 +103,7 @@ export async function createOrigin(root: string): Promise<string> {
     ['v1.2.0', 'good', false],
     ['v1.3.0', 'unhealthy', true],
     ['v1.4.0', 'crash', true],
-    ['v1.5.0', 'crash-later', true],
+    ...(opts.crashLater ? [['v1.5.0', 'crash-later', true] as [string, Behaviour, boolean]] : []),
   ]
   for (const [tag, behaviour, builds] of versions) {
     await write('server.src.mjs', serverSource(behaviour))

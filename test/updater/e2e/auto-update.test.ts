@@ -113,7 +113,7 @@ describe('automatic updates of a real app, with webhooks', () => {
     await mkdir(path.join(root, 'home'))
     await writeFile(path.join(root, 'home', '.gitconfig'), '[safe]\n\tdirectory = *\n')
     process.env.HOME = path.join(root, 'home')
-    f = await createFixture(await createOrigin(root))
+    f = await createFixture(await createOrigin(root, { crashLater: true }))
     // What runs, as `upkeep app add` records it: a policy measures releases against it.
     await writeInstalled(f.paths.installed, { version: '1.0.0', tag: 'v1.0.0', at: new Date().toISOString() })
     // v1.5.0 must outlive the test when it is installed (no soak here: that is soak.test.ts's).

@@ -25,7 +25,7 @@ describe('the soak, for real (process mode)', () => {
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'upkeep-soak-'))
     // A soak far longer than the 3 s v1.5.0 lives: it cannot end before the crash.
-    f = await createFixture(await createOrigin(root), { soakSec: 30 })
+    f = await createFixture(await createOrigin(root, { crashLater: true }), { soakSec: 30 })
   }, 120_000)
   afterAll(async () => {
     await f?.stop()
