@@ -1,12 +1,12 @@
-import { stat } from 'node:fs/promises'
+import { open, stat } from 'node:fs/promises'
 import path from 'node:path'
 import semver from 'semver'
 import type { Logger } from 'pino'
 import { writeJsonAtomic, type AtomicWriteOptions } from '../../../updater/shared/atomic-write'
-import { readDataFile } from '../../../updater/shared/data-file'
+import { NO_FOLLOW_READ, readDataFile } from '../../../updater/shared/data-file'
 import { UpdateError } from '../../../updater/shared/errors'
 import { readHistory } from '../../../updater/shared/history'
-import { readStatusEvents } from '../../../updater/shared/status'
+import { parseStatusLines, type StatusEvent } from '../../../updater/shared/status'
 import type { AppsService } from '../apps'
 import { defaultAppAutoSettings, type AppAutoSettings, type AutoUpdateSettings, type AutoUpdateStore } from '../settings'
 import type { UpdateRequester } from '../update-requests'
@@ -245,7 +245,7 @@ export function createAutoUpdate(deps: AutoUpdateDeps): AutoUpdateService {
     const sig = (await Promise.all([paths.status, paths.history].map((f) => stat(f).then((s) => `${s.mtimeMs}:${s.size}`, () => '-')))).join('|')
     if (seen.get(app) === sig) return
     seen.set(app, sig)
-    const started = (await readStatusEvents(paths.status)).find((e) => e.type === 'update-started')
+    const started = await firstStatusEvent(paths.status)
     const byId = new Map<string, HistoryRecord>()
     const read = async () => {
       const entries = (await readHistory(paths.history)) as HistoryRecord[]
@@ -411,6 +411,26 @@ export function createAutoUpdate(deps: AutoUpdateDeps): AutoUpdateService {
     },
   }
   return service
+}
+
+/** The first event of a status file (its `update-started`): the file grows with the build's log, only its head is read. */
+async function firstStatusEvent(file: string): Promise<StatusEvent | undefined> {
+  let h
+  try {
+    h = await open(file, NO_FOLLOW_READ)
+  } catch {
+    return undefined
+  }
+  try {
+    if (!(await h.stat()).isFile()) return undefined
+    const buf = Buffer.alloc(16 << 10)
+    const { bytesRead } = await h.read(buf, 0, buf.length, 0)
+    const text = buf.toString('utf8', 0, bytesRead)
+    const nl = text.indexOf('\n')
+    return nl < 0 ? undefined : parseStatusLines(text.slice(0, nl))[0]
+  } finally {
+    await h.close()
+  }
 }
 
 function safeUrl(u: string): string | undefined {
