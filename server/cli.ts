@@ -117,7 +117,7 @@ const MODE_TEXT: Record<AutoUpdatePolicy['mode'], string> = {
 }
 
 /** The policy, its window and why an available release has not installed itself, as status lines. Pure. */
-export function autoUpdateLines(v: AutoUpdateView, now: Date): [string, string][] {
+function autoUpdateLines(v: AutoUpdateView, now: Date): [string, string][] {
   const p = v.policy
   const lines: [string, string][] = []
   const facts = [

@@ -9,7 +9,7 @@ import { latestCachedTag } from './apply-version'
 import type { Clock } from '../../updater/shared/clock'
 import type { UpdateLauncher } from './update-launcher'
 
-export interface UpdateRequestOptions {
+interface UpdateRequestOptions {
   /** A release tag (`v1.2.0`); absent: the latest release the server knows of. */
   tag?: string
   backup: boolean

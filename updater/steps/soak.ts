@@ -6,8 +6,8 @@ import type { Step, StepContext } from '../context'
 import { crashError, describe, hasCrashed, logHint } from './health'
 
 /** Health answers that must fail in a row, and for at least this long, before the soak gives up (one slow answer is not a failure). */
-export const SOAK_FAILED_POLLS = 3
-export const SOAK_FAILED_MS = 5000
+const SOAK_FAILED_POLLS = 3
+const SOAK_FAILED_MS = 5000
 /** How often the soak reports its progress. */
 const PROGRESS_EVERY_MS = 2000
 
@@ -18,7 +18,7 @@ const secs = (ms: number) => `${Math.round(ms / 1000)} s`
  * a crash, a restart (a restart loop under systemd) or health checks failing in a row fail the
  * step, so the update rolls back and history says "during soak". Only then is it committed.
  */
-export async function watchSoak(ctx: StepContext, soakMs: number): Promise<{ soakedMs: number; polls: number }> {
+async function watchSoak(ctx: StepContext, soakMs: number): Promise<{ soakedMs: number; polls: number }> {
   const { health } = ctx.app
   const want = versionFromDescribe(ctx.j.to.version)
   const pathname = (ctx.j.to.release && (await readReleaseManifest(ctx.j.to.release))?.healthPath) || undefined

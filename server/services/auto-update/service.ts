@@ -27,7 +27,7 @@ import { type AnnouncedStore, type AppSnapshot, type AppScheduleStatus, createSc
  */
 
 /** A webhook as the API shows it: where and what, never its secret or token. */
-export interface WebhookView {
+interface WebhookView {
   /** Names the endpoint in delivery reports (`deliveries`). */
   id: string
   url: string
@@ -95,7 +95,7 @@ export interface AutoUpdateDeps {
 const KEEP_ANNOUNCED = 1000
 
 /** Which releases were announced and which update starts were told: a file, so a restart does not repeat them. */
-export function fileAnnounced(file: string, write?: AtomicWriteOptions): AnnouncedStore {
+function fileAnnounced(file: string, write?: AtomicWriteOptions): AnnouncedStore {
   let keys: string[] | undefined
   const load = async () => {
     if (keys) return keys
