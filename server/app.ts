@@ -17,7 +17,9 @@ import { createStatusFeeds } from './services/status-feed'
 import { updatesRoutes } from './routes/updates'
 import { webRoutes } from './routes/web'
 import { appsRoutes } from './routes/apps'
+import { appPolicyRoutes, pauseRoutes } from './routes/auto-update'
 import type { AppsService } from './services/apps'
+import type { AutoUpdateService } from './services/auto-update/service'
 import type { AuthService } from './services/auth'
 import type { Clock } from '../updater/shared/clock'
 import type { SettingsStore } from './services/settings'
@@ -41,6 +43,8 @@ export interface AppDeps {
   settings: SettingsStore
   /** Starts the updater once an update is requested (process mode); absent under systemd. */
   updateLauncher?: UpdateLauncher
+  /** Update policies, webhooks and pause (the scheduler itself is started by main.ts). */
+  autoUpdate: AutoUpdateService
 }
 
 export function createApp(deps: AppDeps) {
@@ -62,6 +66,8 @@ export function createApp(deps: AppDeps) {
     .route('/apps', appsRoutes(deps))
     .route('/apps/:app/updates', updatesRoutes(deps))
     .route('/apps/:app/updates', runs)
+    .route('/apps/:app', appPolicyRoutes(deps))
+    .route('/pause', pauseRoutes(deps))
 
   const app = new Hono()
     // First: a DNS-rebinding page must not get as far as any route.

@@ -6,13 +6,15 @@ import { ConfigError, parseConfig, type Config, type Env } from '../updater/shar
 import { isUpdateError } from '../updater/shared/errors'
 import { installedFromText } from '../updater/shared/installed-from'
 import { createLogger, silentLogger } from '../updater/shared/log'
-import { findCheckoutRoot } from '../updater/shared/paths'
+import { findCheckoutRoot, UPKEEP_APP } from '../updater/shared/paths'
 import { resolveBuildInfo } from '../updater/shared/runtime'
 import type { Clock } from '../updater/shared/clock'
 import { createServerServices } from './services/create-services'
 import type { OriginGit } from './services/origin-git'
 import { setAdminPassword, verifyPasswordStrength } from './services/password'
 import type { UpdatesStatus } from './services/updates'
+import type { AutoUpdatePolicy } from './services/auto-update/policy'
+import type { AutoUpdateView } from './services/auto-update/service'
 
 // The server's side of the `upkeep` command: `status`, `check`, `set-password`. updater/cli.ts
 // imports this module at run time (built: server-cli.mjs), so the updater bundle holds no server code.
@@ -33,7 +35,7 @@ export interface CliDeps {
   git?: OriginGit
 }
 
-export const SERVER_COMMANDS = ['status', 'check', 'set-password'] as const
+export const SERVER_COMMANDS = ['status', 'check', 'set-password', 'pause', 'resume'] as const
 export type ServerCommand = (typeof SERVER_COMMANDS)[number]
 
 /** Each command's usage line, as `upkeep <command> --help` prints it (updater/cli.ts). */
@@ -41,6 +43,8 @@ export const SERVER_USAGE: Record<ServerCommand, string> = {
   status: 'upkeep status [--json]',
   check: 'upkeep check [--json]',
   'set-password': 'upkeep set-password [--password-stdin]',
+  pause: 'upkeep pause',
+  resume: 'upkeep resume',
 }
 
 class UsageError extends Error {}
@@ -56,6 +60,9 @@ export async function runServerCommand(name: string, args: string[], io: CliIo =
         return await statusCommand(name, args, io, deps)
       case 'set-password':
         return await setPasswordCommand(args, io, deps)
+      case 'pause':
+      case 'resume':
+        return await pauseCommand(name, args, io, deps)
       default:
         throw new UsageError(`unknown command "${name}"`)
     }
@@ -104,15 +111,55 @@ async function statusCommand(name: 'status' | 'check', args: string[], io: CliIo
   const s = await services(io, deps)
   const updates = app ? (await s.apps.get(app)).updates : s.updates
   const status = name === 'check' ? await updates.check() : await updates.status()
-  io.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, s.clock.now()))
+  // What the policy makes of it; a status is still printed when that cannot be worked out.
+  const auto = json ? undefined : await s.autoUpdate.view(app ?? UPKEEP_APP).catch(() => undefined)
+  io.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, s.clock.now(), auto))
   // `check` fails when the check did; `status` reports whatever it knows.
   return name === 'check' && status.error ? 1 : 0
 }
 
 const SOURCE_NAMES = { env: 'UPDATE_REPO', setting: 'stored setting', origin: 'git remote origin', definition: 'app definition' } as const
 
+const MODE_TEXT: Record<AutoUpdatePolicy['mode'], string> = {
+  off: 'off: nothing installs itself',
+  notify: 'notify only: new releases are announced, none installs itself',
+  patch: 'patch releases install themselves',
+  minor: 'minor and patch releases install themselves',
+  all: 'every newer release installs itself',
+}
+
+/** The policy, its window and why an available release has not installed itself, as status lines. Pure. */
+function autoUpdateLines(v: AutoUpdateView, now: Date): [string, string][] {
+  const p = v.policy
+  const lines: [string, string][] = []
+  const facts = [
+    MODE_TEXT[p.mode],
+    ...(p.mode === 'off' || p.mode === 'notify' ? [] : [`at least ${p.minReleaseAgeHours} h after release`]),
+    ...(p.channel === 'prerelease' ? ['prereleases too'] : []),
+    ...(p.skip.length ? [`skipping ${p.skip.join(', ')}`] : []),
+  ]
+  lines.push(['Policy', facts.join('; ')])
+  if (p.window) {
+    const next = v.decision.nextWindowAt ? `; next opens ${clockTime(v.decision.nextWindowAt)} (${timeUntil(v.decision.nextWindowAt, now)})` : '; it never opens again'
+    lines.push(['Window', `${p.window.calendar} for ${p.window.durationMinutes} min${next}`])
+  } else if (p.mode !== 'off' && p.mode !== 'notify') lines.push(['Window', 'none: at any time'])
+  const paused = v.pausedAll ? 'paused for all apps (`upkeep resume`)' : p.paused ? `paused (\`upkeep resume${v.app === UPKEEP_APP ? '' : ` --app ${v.app}`}\`)` : undefined
+  if (paused) lines.push(['Paused', paused])
+  lines.push(['Automatic', v.decision.reason.text])
+  for (const o of v.decision.passedOver) lines.push(['', `${o.version}: ${o.reason.text}`])
+  return lines
+}
+
+function timeUntil(iso: string, now: Date): string {
+  const min = Math.round((Date.parse(iso) - now.getTime()) / 60_000)
+  if (min < 1) return 'now'
+  if (min < 120) return `in ${min} min`
+  const h = Math.round(min / 60)
+  return h < 48 ? `in ${h} h` : `in ${Math.round(h / 24)} days`
+}
+
 /** The human form of a status: short lines a person reads at a glance. Pure. */
-export function formatStatus(s: UpdatesStatus, now: Date): string {
+export function formatStatus(s: UpdatesStatus, now: Date, auto?: AutoUpdateView): string {
   const lines: [string, string][] = []
   const commit = s.current.commit !== 'unknown' ? ` (${s.current.commit.slice(0, 7)})` : ''
   lines.push(['Running', `${s.current.version}${commit}`])
@@ -132,6 +179,7 @@ export function formatStatus(s: UpdatesStatus, now: Date): string {
     const span = s.running.from || s.running.to ? `: ${s.running.from ?? '?'} → ${s.running.to ?? 'latest'}` : ''
     lines.push(['Updating', `${what}${span}${s.running.updateId ? ` (${s.running.updateId})` : ''}`])
   }
+  if (auto) lines.push(...autoUpdateLines(auto, now))
   if (s.checksDisabled) lines.push(['Checks', 'disabled (UPDATE_CHECK_DISABLED=true); GitHub is never asked'])
   else if (!s.checkEnabled) lines.push(['Checks', 'automatic checks are off (setting); `upkeep check` checks now'])
   if (s.checkedAt) {
@@ -158,6 +206,25 @@ function ago(iso: string, now: Date): string {
   if (min < 120) return `${min} min ago`
   const h = Math.round(min / 60)
   return h < 48 ? `${h} h ago` : `${Math.round(h / 24)} days ago`
+}
+
+/** `upkeep pause|resume [--app NAME]`: the switch of one app, or (without --app) the one for all apps. */
+async function pauseCommand(name: 'pause' | 'resume', args: string[], io: CliIo, deps: CliDeps): Promise<number> {
+  const { app } = options(args, { app: { type: 'string' } })
+  const s = await services(io, deps)
+  await mkdir(s.config.dataDir, { recursive: true })
+  const paused = name === 'pause'
+  const after = await s.autoUpdate.setPaused(paused, app)
+  const who = app ? `of ${app}` : 'of every app'
+  const other = app ? `upkeep ${paused ? 'resume' : 'pause'} --app ${app}` : `upkeep ${paused ? 'resume' : 'pause'}`
+  io.stdout.write(`Automatic updates ${who} are ${paused ? 'paused' : 'resumed'}; \`${other}\` ${paused ? 'resumes' : 'pauses'} them.\n`)
+  // A resume of one switch does not lift the other: say what still holds updates back.
+  if (!paused) {
+    const still = Object.entries(after.apps).filter(([n, a]) => a.policy.paused && n !== app).map(([n]) => n)
+    if (app && after.paused) io.stdout.write('They stay paused for now: automatic updates of all apps are paused (`upkeep resume`).\n')
+    if (!app && still.length) io.stdout.write(`Still paused on their own: ${still.join(', ')} (\`upkeep resume --app NAME\`).\n`)
+  }
+  return 0
 }
 
 async function setPasswordCommand(args: string[], io: CliIo, deps: CliDeps): Promise<number> {

@@ -25,13 +25,13 @@ delete process.env.LISTEN_FDNAMES
 delete process.env.UPKEEP_ADMIN_PASSWORD
 
 await mkdir(config.dataDir, { recursive: true })
-const services = await createServerServices({ config, log, build })
-await ensureAdminPassword(services.paths.adminPassword, { initial: config.adminPassword, log, clock: services.clock, write: services.write })
-const shutdown = new AbortController()
 // The updater is a separate program: built, the sibling bundle; from the sources, its bin script.
 const here = fileURLToPath(import.meta.url)
 const updaterArgv = [process.execPath, here.endsWith('.mjs') ? path.join(path.dirname(here), 'upkeep.mjs') : path.join(path.dirname(here), '..', 'updater', 'bin.mjs')]
 const updateLauncher = createUpdateLauncher({ config, log, updaterArgv })
+const services = await createServerServices({ config, log, build, updateLauncher })
+await ensureAdminPassword(services.paths.adminPassword, { initial: config.adminPassword, log, clock: services.clock, write: services.write })
+const shutdown = new AbortController()
 const app = createApp({
   config,
   log,
@@ -57,12 +57,18 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     if (stopping) return
     stopping = true
     log.info({ signal }, 'shutting down')
-    void http.close().then(() => {
+    // The scheduler stops, and undelivered notifications stay in the outbox for the next start.
+    const autoStopped = services.autoUpdate.stop().catch((err: unknown) => log.warn({ err }, 'could not stop automatic updates cleanly'))
+    void Promise.all([http.close(), autoStopped]).then(() => {
       log.info('stopped')
       process.exit(0)
     })
   })
 }
+
+// The scheduler runs in the server, with and without systemd: the server is the one part that
+// stays up while apps (and Upkeep itself) restart, and it owns the settings the policies live in.
+void services.autoUpdate.start().catch((err: unknown) => log.error({ err }, 'automatic updates did not start'))
 
 // After the signal handlers: a SIGTERM that arrives meanwhile must drain, not kill.
 const paths = services.upkeepPaths

@@ -87,6 +87,29 @@ describe('server commands run as processes', () => {
     expect(r.stdout).toContain('Update:        available: 0.0.0-dev → 1.5.0')
   })
 
+  test('upkeep pause / resume switch automatic updates off and on; upkeep status says so', async () => {
+    const paused = await upkeep(['pause'], env())
+    expect(paused.stderr).toBe('')
+    expect(paused.stdout).toBe('Automatic updates of every app are paused; `upkeep resume` resumes them.\n')
+    expect((await upkeep(['status'], env())).stdout).toContain('Automatic:     paused for all apps\n')
+    const resumed = await upkeep(['--app', 'upkeep', 'resume'], env())
+    expect(resumed.stdout).toContain('They stay paused for now: automatic updates of all apps are paused (`upkeep resume`).')
+    expect((await upkeep(['resume'], env())).code).toBe(0)
+    expect((await upkeep(['status'], env())).stdout).toContain('Automatic:     notify only: 1.5.0 is available\n')
+    expect((await upkeep(['pause', 'now'], env())).code).toBe(2)
+  })
+
+  test('upkeep pause run as root writes the settings as the data dir\'s owner (the server must still read them), 0600', async () => {
+    const { chown, mkdir, stat } = await import('node:fs/promises')
+    const owned = path.join(dataDir, 'owned-by-nobody')
+    await mkdir(owned)
+    await chown(owned, 65534, 65534)
+    const r = await upkeep(['pause'], { ...env(), DATA_DIR: owned })
+    expect(r.code, r.stderr).toBe(0)
+    const s = await stat(path.join(owned, 'settings.json'))
+    expect([s.uid, s.gid, s.mode & 0o777]).toEqual([65534, 65534, 0o600])
+  })
+
   test('upkeep status with a hostile UPDATE_REPO exits 2 naming it', async () => {
     const r = await upkeep(['status'], { ...env(), UPDATE_REPO: 'x;rm -rf /' })
     expect(r.code).toBe(2)

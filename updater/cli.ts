@@ -36,7 +36,7 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   status: {
-    summary: 'show the running version, the latest release and where it comes from',
+    summary: 'show the running version, the latest release, the update policy and why a release waits',
     usage: 'upkeep status [--json]',
     perApp: true,
     details: [
@@ -68,13 +68,31 @@ const COMMANDS: Record<string, Command> = {
     ].join('\n'),
     run: server('set-password'),
   },
+  pause: {
+    summary: 'pause automatic updates (of one app with --app, else of every app)',
+    usage: 'upkeep pause',
+    perApp: true,
+    details: [
+      'Nothing installs itself until `upkeep resume`; updates by hand still work. Without --app it is',
+      'the one switch for all apps; with --app, that app\'s own switch. Run it as the server\'s user or',
+      'as root (the settings file keeps its owner).',
+    ].join('\n'),
+    run: server('pause'),
+  },
+  resume: {
+    summary: 'resume automatic updates paused with `upkeep pause` (or by the circuit breaker)',
+    usage: 'upkeep resume',
+    perApp: true,
+    details: 'With --app, it also forgets the failures in a row that paused the app by themselves.',
+    run: server('resume'),
+  },
   update: {
     summary: 'update to a release (default: the latest), with backup and automatic rollback',
     usage: 'upkeep update [vX.Y.Z] [--yes] [--json] [--no-backup] [--force] [--from-source]',
     perApp: true,
     details: [
-      'Steps: preflight, backup, fetch, build (in staging), switch, restart, health, commit;',
-      'a release that does not come up healthy is rolled back by itself.',
+      'Steps: preflight, backup, fetch, build (in staging), switch, restart, health, soak, commit;',
+      'a release that does not come up healthy, or crashes during the soak, is rolled back by itself.',
       '  --yes        do not ask for confirmation on a terminal',
       '  --json       print the history entry as JSON (logs go to stderr)',
       '  --no-backup  skip the data backup (a rollback then cannot restore the data)',

@@ -10,6 +10,7 @@ import { lastStep, type Journal, type StepName, type StepPhase } from './shared/
  * | any step, after MAX_RECOVERIES attempts   | give-up       | loop guard: recovery itself keeps dying          |
  * | preflight, backup, fetch, build (any phase)| clean-up     | nothing live changed: drop staging, old stays   |
  * | switch, restart, health (any phase)       | roll-back     | the new build may be live but was never proven  |
+ * | soak (any phase)                          | roll-back     | it passed health but was not watched to the end |
  * | commit (any phase)                        | finish-commit | health passed: the new version serves           |
  * | rollback, or state rolling_back           | roll-back     | rolling back is idempotent: do it again          |
  */
@@ -25,6 +26,7 @@ const ROW: Record<StepName, RecoveryAction> = {
   switch: 'roll-back',
   restart: 'roll-back',
   health: 'roll-back',
+  soak: 'roll-back',
   commit: 'finish-commit',
   rollback: 'roll-back',
 }

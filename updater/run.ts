@@ -24,9 +24,10 @@ import { health } from './steps/health'
 import { preflight } from './steps/preflight'
 import { restart } from './steps/restart'
 import { rollBack, type RecoveryMode } from './steps/rollback'
+import { soak } from './steps/soak'
 import { switchStep } from './steps/switch'
 
-export const UPDATE_STEPS: Step[] = [preflight, backup, fetch, build, switchStep, restart, health, commit]
+export const UPDATE_STEPS: Step[] = [preflight, backup, fetch, build, switchStep, restart, health, soak, commit]
 /** `upkeep rollback`: back to server.bak, which is already built. */
 export const ROLLBACK_STEPS: Step[] = [preflight, backup, switchStep, restart, health, commit]
 
@@ -111,8 +112,10 @@ async function releaseOf(deps: Pick<Deps, 'git'>, dir: string): Promise<{ tag: s
   return commit ? { tag, version: versionFromDescribe(tag), commit } : undefined
 }
 
-function stepsOf(kind: Journal['kind']): Step[] {
-  return kind === 'update' ? UPDATE_STEPS : ROLLBACK_STEPS
+/** The steps of an update: without a soak when the app's definition sets none. */
+export function stepsOf(kind: Journal['kind'], app: Pick<Deps['app'], 'health'>): Step[] {
+  if (kind !== 'update') return ROLLBACK_STEPS
+  return app.health.soakMs > 0 ? UPDATE_STEPS : UPDATE_STEPS.filter((s) => s !== soak)
 }
 
 /** Runs one update (or `upkeep rollback`) under the lock, first recovering an update left unfinished. */
@@ -158,10 +161,10 @@ export async function runUpdate(deps: RunDeps, plan: UpdatePlan, steps?: Step[])
       steps: [],
       recoveries: 0,
     }
-    const list = steps ?? stepsOf(plan.kind)
+    const list = steps ?? stepsOf(plan.kind, deps.app)
     await deps.status.begin(plan.updateId)
     await deps.journal.write(j)
-    await deps.status.emit({ type: 'update-started', kind: plan.kind, from: { version: from.version, ...(from.tag ? { tag: from.tag } : {}) }, to: { version: to.version, tag: to.tag }, steps: list.map((s) => s.name) })
+    await deps.status.emit({ type: 'update-started', kind: plan.kind, from: { version: from.version, ...(from.tag ? { tag: from.tag } : {}) }, to: { version: to.version, tag: to.tag }, steps: list.map((s) => s.name), trigger: plan.trigger })
     deps.log.info({ updateId: j.updateId, from: from.version, to: to.tag }, 'starting update')
     const result = await runSteps(deps, j, list)
     return { ...result, ...(recovered ? { recovered } : {}) }
@@ -451,7 +454,7 @@ export async function recordUnstarted(deps: RunDeps, plan: UpdatePlan, error: Er
     const to = plan.tag ? { tag: plan.tag, version: versionFromDescribe(plan.tag) } : { tag: '', version: '' }
     const entry: HistoryEntry = { id: plan.updateId, app: deps.app.name, kind: plan.kind, trigger: plan.trigger, from: { version: '' }, to, status: 'failed', startedAt: at, finishedAt: at, durationMs: 0, steps: [], error }
     await deps.status.begin(plan.updateId)
-    await deps.status.emit({ type: 'update-started', kind: plan.kind, from: { version: '' }, to, steps: [] })
+    await deps.status.emit({ type: 'update-started', kind: plan.kind, from: { version: '' }, to, steps: [], trigger: plan.trigger })
     await deps.history.append(entry)
     await deps.status.emit({ type: 'finished', status: 'failed', durationMs: 0, error })
     return entry

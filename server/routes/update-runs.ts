@@ -1,19 +1,16 @@
 import { Hono } from 'hono'
 import { streamSSE } from 'hono/streaming'
-import { mkdir } from 'node:fs/promises'
-import path from 'node:path'
 import type { Context } from 'hono'
 import { UpdateError } from '../../updater/shared/errors'
 import { readHistory } from '../../updater/shared/history'
 import type { Logger } from '../../updater/shared/log'
 import { UPKEEP_APP } from '../../updater/shared/paths'
-import { newUpdateId, writeUpdateRequest, type UpdateRequest } from '../../updater/shared/request'
-import { updateActivity } from '../../updater/shared/update-activity'
 import { errorHandler } from '../errors'
 import type { AppsService } from '../services/apps'
-import { latestCachedTag, requestedTag } from '../services/apply-version'
+import { requestedTag } from '../services/apply-version'
 import { createStatusFeeds, type StatusFeeds } from '../services/status-feed'
 import type { UpdateLauncher } from '../services/update-launcher'
+import { createUpdateRequester } from '../services/update-requests'
 
 export interface UpdateRunDeps {
   apps: Pick<AppsService, 'get'>
@@ -54,6 +51,7 @@ export function updateRunRoutes(deps: UpdateRunDeps) {
   const statusFeeds = deps.statusFeeds ?? createStatusFeeds({ log: deps.log, ...(deps.pollMs ? { pollMs: deps.pollMs } : {}) })
   // One listener ends every stream when the server drains (not one per stream).
   deps.shutdown?.addEventListener('abort', () => statusFeeds.close(), { once: true })
+  const requester = createUpdateRequester(deps)
 
   return new Hono()
     .post('/apply', async (c) => {
@@ -65,23 +63,8 @@ export function updateRunRoutes(deps: UpdateRunDeps) {
         throw new UpdateError('BAD_REQUEST', 'body is not valid JSON')
       }
       const { tag, backup } = parseApplyBody(body)
-      const app = appOf(c)
-      const { paths } = await deps.apps.get(app)
-      const activity = await updateActivity(paths)
-      if (activity.state === 'running' || activity.state === 'requested') {
-        const updateId = activity.state === 'running' ? activity.journal?.updateId : undefined
-        throw new UpdateError('UPDATE_RUNNING', updateId ? `update ${updateId} is running` : 'an update was already requested', { hint: 'Follow it on /api/updates/events.' })
-      }
-      // Without a version, the latest release the server knows of (the updater falls back to origin's).
-      const version = tag ?? (await latestCachedTag(paths.releaseCache))
-      await mkdir(path.dirname(paths.request), { recursive: true })
-      const request: UpdateRequest = { updateId: newUpdateId(), ...(version ? { version } : {}), backup, requestedAt: new Date().toISOString() }
-      if (!(await writeUpdateRequest(paths.request, request))) {
-        throw new UpdateError('UPDATE_RUNNING', 'an update was already requested', { hint: 'Follow it on /api/updates/events.' })
-      }
-      deps.log.info({ app, updateId: request.updateId, version: request.version, backup }, 'update requested')
-      deps.updateLauncher?.launch('apply-request')
-      return c.json({ updateId: request.updateId }, 202)
+      const { updateId } = await requester.request(appOf(c), { ...(tag ? { tag } : {}), backup })
+      return c.json({ updateId }, 202)
     })
     .get('/events', async (c) => {
       const { paths } = await deps.apps.get(appOf(c))

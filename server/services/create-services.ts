@@ -9,13 +9,19 @@ import { createAppPaths, createManagerPaths, type AppPaths, type ManagerPaths } 
 import { webHostsFor } from '../../updater/shared/repo'
 import type { BuildInfo } from '../../updater/shared/version'
 import { createAppsService, type AppsService } from './apps'
+import { validateWithSystemd } from './auto-update/calendar'
+import { createJournalEvents, journaldAvailable } from './auto-update/journal-events'
+import type { SchedulerClock } from './auto-update/scheduler'
+import { createAutoUpdate, type AutoUpdateService } from './auto-update/service'
 import { createAuth, type AuthService } from './auth'
 import { systemClock, type Clock } from '../../updater/shared/clock'
 import { createOriginGit, type OriginGit } from './origin-git'
 import { createReleaseSource, type ReleaseSource } from './release-source'
 import { createRepoResolver } from './repo-resolver'
 import { createRunningUpdate } from './running-update'
-import { fileSettings, type SettingsStore } from './settings'
+import { fileSettings, type AutoUpdateStore, type SettingsStore } from './settings'
+import type { UpdateLauncher } from './update-launcher'
+import { createUpdateRequester, type UpdateRequester } from './update-requests'
 import { createUpdatesService, type UpdatesService } from './updates'
 
 export interface ServerServices {
@@ -25,12 +31,16 @@ export interface ServerServices {
   upkeepPaths: AppPaths
   apps: AppsService
   clock: Clock
-  settings: SettingsStore
+  settings: SettingsStore & AutoUpdateStore
   releases: ReleaseSource
   updates: UpdatesService
   auth: AuthService
   /** How files in data/ are written (owner when a root CLI writes for the service user). */
   write: AtomicWriteOptions
+  /** Asks the updater for an update ("Update now" and the scheduler). */
+  requester: UpdateRequester
+  /** Policies, the scheduler and notifications; server/main.ts starts it. */
+  autoUpdate: AutoUpdateService
 }
 
 export interface ServerServicesDeps {
@@ -41,6 +51,10 @@ export interface ServerServicesDeps {
   fetch?: typeof fetch
   clock?: Clock
   git?: OriginGit
+  /** Starts the updater after a request (process mode). */
+  updateLauncher?: UpdateLauncher
+  /** The scheduler's and the notifier's time; default: `clock`. */
+  schedulerClock?: SchedulerClock
 }
 
 /** The server's real services over `config.dataDir`; used by server/main.ts and server/cli.ts alike. */
@@ -77,7 +91,22 @@ export async function createServerServices(deps: ServerServicesDeps): Promise<Se
   const updates = createUpdatesService({ current, checksDisabled: config.updateCheckDisabled, settings, resolver, releases, running: createRunningUpdate(upkeepPaths) })
   const apps = createAppsService({ config, log, clock, settings, github, webHost: hosts[0]!, write, upkeep: updates })
   const auth = createAuth({ passwordFile: paths.adminPassword, sessionsFile: paths.sessions, clock, log, write })
-  return { paths, upkeepPaths, apps, clock, settings, releases, updates, auth, write }
+  const requester = createUpdateRequester({ apps, log, clock, ...(deps.updateLauncher ? { updateLauncher: deps.updateLauncher } : {}) })
+  const systemd = config.serviceManager === 'systemd'
+  const autoUpdate = createAutoUpdate({
+    apps,
+    settings,
+    requester,
+    clock: deps.schedulerClock ?? clock,
+    log,
+    dataDir: config.dataDir,
+    write,
+    userAgent: `upkeep/${build.version}`,
+    // Under systemd, systemd-analyze is the authority on what a calendar expression means.
+    ...(systemd ? { validateCalendar: (expr: string) => validateWithSystemd(expr) } : {}),
+    journal: createJournalEvents({ enabled: systemd && journaldAvailable(), log }),
+  })
+  return { paths, upkeepPaths, apps, clock, settings, releases, updates, auth, write, requester, autoUpdate }
 }
 
 /**

@@ -4,6 +4,9 @@ import { readDataFile } from '../../updater/shared/data-file'
 import { UpdateError, writeFailed } from '../../updater/shared/errors'
 import type { Logger } from '../../updater/shared/log'
 import { parseRepoInput } from '../../updater/shared/repo'
+import { APP_NAME_RE } from '../../updater/shared/apps/definition'
+import { DEFAULT_POLICY, parsePolicy, type AutoUpdatePolicy } from './auto-update/policy'
+import { verifyEndpoint, type WebhookEndpoint } from './auto-update/presets'
 
 export type Channel = 'stable' | 'prerelease'
 export const CHANNELS: readonly Channel[] = ['stable', 'prerelease']
@@ -31,6 +34,30 @@ export interface SettingsStore {
 const KEYS = Object.keys(DEFAULT_SETTINGS) as (keyof Settings)[]
 /** Settings are a few short fields; room for what later versions add. */
 const MAX_SETTINGS_BYTES = 64 * 1024
+
+/** One app's unattended updates: which releases install themselves and when, and who is told. */
+export interface AppAutoSettings {
+  policy: AutoUpdatePolicy
+  /** Secrets and tokens in here never leave the server (the API answers without them). */
+  webhooks: WebhookEndpoint[]
+}
+
+/** `paused` and `apps` in `data/settings.json`: the one switch for all apps, and each app's own. */
+export interface AutoUpdateSettings {
+  paused: boolean
+  apps: Record<string, AppAutoSettings>
+}
+
+/** An app's settings before anything was saved for it: notify only, no webhooks. */
+export function defaultAppAutoSettings(): AppAutoSettings {
+  return { policy: { ...DEFAULT_POLICY, skip: [] }, webhooks: [] }
+}
+
+export interface AutoUpdateStore {
+  readAuto(): Promise<AutoUpdateSettings>
+  /** Applies `change` to what is stored, one writer at a time; returns the settings after. */
+  updateAuto(change: (s: AutoUpdateSettings) => AutoUpdateSettings): Promise<AutoUpdateSettings>
+}
 
 /**
  * Validates a `PUT /api/settings` body: known keys only, `updateRepo` as owner/name or a
@@ -70,7 +97,9 @@ export function parseSettingsPatch(body: unknown, repoHosts: readonly string[]):
  * settings.json can grow without a newer version's settings being lost on a rollback.
  * A stored `updateRepo` is returned as stored: the repo resolver validates it on use.
  */
-export function fileSettings(file: string, opts: { log: Logger; write?: AtomicWriteOptions }): SettingsStore {
+export function fileSettings(file: string, opts: { log: Logger; write?: AtomicWriteOptions }): SettingsStore & AutoUpdateStore {
+  // Webhook secrets and tokens live here: readable by the server's user only.
+  const writeOpts: AtomicWriteOptions = { ...opts.write, mode: 0o600 }
   let queue: Promise<unknown> = Promise.resolve()
 
   async function load(): Promise<{ raw: Record<string, unknown>; corrupt: boolean }> {
@@ -102,27 +131,68 @@ export function fileSettings(file: string, opts: { log: Logger; write?: AtomicWr
     }
   }
 
+  /** The stored unattended-update settings; an app entry that does not validate falls back to the defaults (and says so). */
+  function normalizeAuto(raw: Record<string, unknown>): AutoUpdateSettings {
+    const apps: Record<string, AppAutoSettings> = {}
+    const stored = typeof raw.apps === 'object' && raw.apps !== null && !Array.isArray(raw.apps) ? (raw.apps as Record<string, unknown>) : {}
+    for (const [name, v] of Object.entries(stored)) {
+      if (!APP_NAME_RE.test(name) || typeof v !== 'object' || v === null) continue
+      const entry = v as { policy?: unknown; webhooks?: unknown }
+      const app = defaultAppAutoSettings()
+      try {
+        if (entry.policy !== undefined) app.policy = parsePolicy(entry.policy)
+      } catch (err) {
+        opts.log.warn({ file, app: name, err: (err as Error).message }, 'stored update policy is not valid; using the default')
+      }
+      for (const w of Array.isArray(entry.webhooks) ? entry.webhooks : []) {
+        try {
+          app.webhooks.push(verifyEndpoint(w))
+        } catch (err) {
+          opts.log.warn({ file, app: name, err: (err as Error).message }, 'stored webhook is not valid; ignored')
+        }
+      }
+      apps[name] = app
+    }
+    return { paused: raw.paused === true, apps }
+  }
+
+  /** One writer at a time, so two saves in a row cannot lose one another's change. */
+  function write<T>(change: (raw: Record<string, unknown>) => { next: Record<string, unknown>; result: T }): Promise<T> {
+    const run = queue.then(async () => {
+      const { raw, corrupt } = await load()
+      const { next, result } = change(raw)
+      // Keep an unreadable file for the operator instead of silently replacing it.
+      try {
+        if (corrupt) await rename(file, `${file}.bad`)
+        await writeJsonAtomic(file, next, writeOpts)
+      } catch (err) {
+        throw writeFailed('the settings', err)
+      }
+      return result
+    })
+    queue = run.catch(() => {})
+    return run
+  }
+
   return {
     async read() {
       return normalize((await load()).raw)
     },
     update(patch) {
-      // One writer at a time, so two saves in a row cannot lose one another's change.
-      const run = queue.then(async () => {
-        const { raw, corrupt } = await load()
+      return write((raw) => {
         const before = normalize(raw)
         const after = { ...before, ...patch }
-        // Keep an unreadable file for the operator instead of silently replacing it.
-        try {
-          if (corrupt) await rename(file, `${file}.bad`)
-          await writeJsonAtomic(file, { ...raw, ...after }, opts.write)
-        } catch (err) {
-          throw writeFailed('the settings', err)
-        }
-        return { before, after }
+        return { next: { ...raw, ...after }, result: { before, after } }
       })
-      queue = run.catch(() => {})
-      return run
+    },
+    async readAuto() {
+      return normalizeAuto((await load()).raw)
+    },
+    updateAuto(change) {
+      return write((raw) => {
+        const after = change(normalizeAuto(raw))
+        return { next: { ...raw, paused: after.paused, apps: after.apps }, result: after }
+      })
     },
   }
 }

@@ -162,6 +162,14 @@ describe('updates of an installed Upkeep through its HTTP API', () => {
     expect(starting[0]!._SYSTEMD_CGROUP).toBe('/system.slice/upkeep-updater.service')
     expect(await sb.execOk('journalctl', ['_SYSTEMD_UNIT=upkeep.service', '-o', 'cat', '--no-pager', '-q'])).not.toContain('starting update')
     expect((await sb.execOk('systemctl', ['show', '-p', 'Result', '--value', 'upkeep-updater.service'])).trim()).toBe('success')
+    // The server told the journal, with fields of its own: the update started (old server) and
+    // completed (the new one, which finds it in the history when it starts).
+    const events = async () => (await sb.exec('journalctl', [`UPKEEP_UPDATE_ID=${id}`, '-o', 'json', '--no-pager', '-q'])).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>)
+    const deadline = Date.now() + 60_000
+    while (!(await events()).some((e) => e.UPKEEP_EVENT === 'update-completed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250))
+    const told = await events()
+    expect(told.map((e) => e.UPKEEP_EVENT)).toEqual(['update-started', 'update-completed'])
+    expect(told[1]).toMatchObject({ UPKEEP_APP: 'upkeep', UPKEEP_FROM_VERSION: '1.0.0', UPKEEP_VERSION: '1.1.0', UPKEEP_STATUS: 'complete', UPKEEP_TRIGGER: 'manual', MESSAGE_ID: 'fad48a41945b4560ae76fc50e21ae70c', PRIORITY: '6' })
   }, 360_000)
 
   test('1.1.0 → 1.2.0, whose server exits at start: rolled back by itself, the failure reported with its step and code', async () => {

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { Readable } from 'node:stream'
@@ -77,6 +77,23 @@ describe('upkeep status / check', () => {
     expect(r.stdout).toContain('Latest:        1.5.0 "Widget 1.5.0", published 2026-11-20\n')
     expect(r.stdout).toContain('Update:        available: 0.0.0-dev → 1.5.0 (https://github.com/acme/widget/releases/tag/v1.5.0)\n')
     expect(r.stdout).toContain('Checked:       2026-11-23 10:00 UTC (just now); next check after 2026-11-23 10:30 UTC\n')
+    // The update policy (the default: announce, install nothing) and why the release has not installed itself.
+    expect(r.stdout).toContain('Policy:        notify only: new releases are announced, none installs itself\n')
+    expect(r.stdout).toContain('Automatic:     notify only: 1.5.0 is available\n')
+  })
+
+  test('pause and resume: all apps, or one; an unknown app is named, nothing changes', async () => {
+    expect(await cli('pause', [])).toEqual({ code: 0, stdout: 'Automatic updates of every app are paused; `upkeep resume` resumes them.\n', stderr: '' })
+    github.serveReleases('acme/widget', [githubRelease('v1.5.0')])
+    expect((await cli('status', [])).stdout).toContain('Automatic:     paused for all apps\n')
+    expect(await cli('pause', ['--app', 'upkeep'])).toEqual({ code: 0, stdout: 'Automatic updates of upkeep are paused; `upkeep resume --app upkeep` resumes them.\n', stderr: '' })
+    expect((await cli('resume', ['--app', 'upkeep'])).stdout).toBe('Automatic updates of upkeep are resumed; `upkeep pause --app upkeep` pauses them.\nThey stay paused for now: automatic updates of all apps are paused (`upkeep resume`).\n')
+    expect((await cli('resume', [])).code).toBe(0)
+    const settings = JSON.parse(await readFile(path.join(dataDir, 'settings.json'), 'utf8'))
+    expect(settings).toMatchObject({ paused: false, apps: { upkeep: { policy: { paused: false, resumedAt: '2026-11-23T10:00:00.000Z' } } } })
+    const unknown = await cli('pause', ['--app', 'nope'])
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toMatch(/^upkeep pause: .*nope/)
   })
 
   test('a failed check exits 1 and says why and what to do', async () => {

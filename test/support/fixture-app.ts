@@ -17,6 +17,9 @@ import { freePort, run, type RunResult } from './run'
 //   v1.2.0          the build fails
 //   v1.3.0          builds, migrates data, never becomes healthy (503)
 //   v1.4.0          builds, migrates data, crashes at start
+//   v1.5.0          only with `createOrigin(root, { crashLater: true })`: good at first, answers its
+//                   health check, then exits 3 s after it started answering (FIXTURE_CRASH_AFTER_MS
+//                   in its environment sets another delay): what a soak is for
 
 /** The unprivileged owner of the fixture checkouts: git and npm must run as it, never as root. */
 export const OWNER = { uid: 65534, gid: 65534, name: 'nobody' }
@@ -43,13 +46,15 @@ console.error("src/app.ts(12,5): error TS2322: Type 'string' is not assignable t
 process.exit(1)
 `
 
-function serverSource(behaviour: 'good' | 'unhealthy' | 'crash'): string {
+type Behaviour = 'good' | 'unhealthy' | 'crash' | 'crash-later'
+
+function serverSource(behaviour: Behaviour): string {
   return `// Fixture server (${behaviour})
 import http from 'node:http'
 import { appendFileSync, writeFileSync } from 'node:fs'
 const version = '__VERSION__'
 const dataDir = process.env.DATA_DIR
-${behaviour === 'good' ? '' : `// A "migration": the new version changes data/ before it (fails to) come up.
+${behaviour === 'good' || behaviour === 'crash-later' ? '' : `// A "migration": the new version changes data/ before it (fails to) come up.
 writeFileSync(dataDir + '/schema-version', '2\\n')
 appendFileSync(dataDir + '/notes.txt', 'migrated by ' + version + '\\n')`}
 ${behaviour === 'crash' ? "throw new Error('cannot read config: missing SECRET_KEY')" : ''}
@@ -60,14 +65,25 @@ const server = http.createServer((req, res) => {
   }
   res.writeHead(404).end()
 })
-server.listen(Number(process.env.PORT), process.env.HOST || '127.0.0.1', () => console.log('fixture ' + version + ' listening'))
+server.listen(Number(process.env.PORT), process.env.HOST || '127.0.0.1', () => {
+  console.log('fixture ' + version + ' listening')
+${
+  behaviour === 'crash-later'
+    ? `  // Healthy long enough to pass a health check, then gone: what a soak is for.
+  setTimeout(() => {
+    console.error('fatal: lost the connection to its database')
+    process.exit(3)
+  }, Number(process.env.FIXTURE_CRASH_AFTER_MS || 3000))`
+    : ''
+}
+})
 process.on('SIGTERM', () => server.close(() => process.exit(0)))
 `
 }
 
 
-/** A bare origin with the five tags; returns its path. Made once per test file and shared. */
-export async function createOrigin(root: string): Promise<string> {
+/** A bare origin with the five tags (six with `crashLater`); returns its path. Made once per test file and shared. */
+export async function createOrigin(root: string, opts: { crashLater?: boolean } = {}): Promise<string> {
   // The owner (nobody) must reach the origin through its parent.
   await mkdir(root, { recursive: true })
   await chmod(root, 0o755)
@@ -80,12 +96,13 @@ export async function createOrigin(root: string): Promise<string> {
   await write('.gitignore', 'node_modules/\n')
   await write('upkeep.json', JSON.stringify({ serverEntry: 'app.mjs' }, null, 2) + '\n')
   await write('build.mjs', BUILD)
-  const versions: [string, 'good' | 'unhealthy' | 'crash', boolean][] = [
+  const versions: [string, Behaviour, boolean][] = [
     ['v1.0.0', 'good', true],
     ['v1.1.0', 'good', true],
     ['v1.2.0', 'good', false],
     ['v1.3.0', 'unhealthy', true],
     ['v1.4.0', 'crash', true],
+    ...(opts.crashLater ? [['v1.5.0', 'crash-later', true] as [string, Behaviour, boolean]] : []),
   ]
   for (const [tag, behaviour, builds] of versions) {
     await write('server.src.mjs', serverSource(behaviour))
@@ -128,7 +145,8 @@ export interface Fixture {
 export const FIXTURE_APP = 'fixture'
 const PER_APP = ['update', 'rollback', 'history', 'recover', 'status', 'check']
 
-export async function createFixture(origin: string, opts: { healthTimeoutSec?: number; start?: boolean } = {}): Promise<Fixture> {
+/** `soakSec`: the definition's health.soakSeconds (default 0 here: most tests are about other steps). */
+export async function createFixture(origin: string, opts: { healthTimeoutSec?: number; soakSec?: number; start?: boolean } = {}): Promise<Fixture> {
   const root = await mkdtemp(path.join(tmpdir(), 'upkeep-fixture-'))
   await chmod(root, 0o755)
   const appDir = path.join(root, 'app')
@@ -148,7 +166,7 @@ export async function createFixture(origin: string, opts: { healthTimeoutSec?: n
     checkout: appDir,
     build: { commands: [['node', 'build.mjs', '--out', '{out}']] },
     run: { command: { argv: [process.execPath, '{serverEntry}'], env: { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir } } },
-    health: { url: `http://127.0.0.1:${port}/api/health`, version: { jsonPointer: '/version' }, timeoutSeconds: opts.healthTimeoutSec ?? 5 },
+    health: { url: `http://127.0.0.1:${port}/api/health`, version: { jsonPointer: '/version' }, timeoutSeconds: opts.healthTimeoutSec ?? 5, soakSeconds: opts.soakSec ?? 0 },
     data: { paths: ['data'], backupDir },
   }
   const defFile = path.join(appsDir, `${FIXTURE_APP}.json`)

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { readPidFile } from '../../updater/shared/pidfile'
+import { isProcessAlive, readPidFile } from '../../updater/shared/pidfile'
 import { OWNER } from './fixture-app'
 import { copyProject, git } from './git-fixtures'
 import { repoRoot } from './paths'
@@ -129,6 +129,10 @@ export async function installUpkeep(origin: string, tag: string, extraEnv: NodeJ
         } catch {
           /* gone */
         }
+        // It writes its last files (the notification outbox) as it stops: removed only after it is gone.
+        const deadline = Date.now() + 15_000
+        while (isProcessAlive(pf.pid, pf.start) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+        if (isProcessAlive(pf.pid, pf.start)) process.kill(pf.pid, 'SIGKILL')
       }
       await rm(root, { recursive: true, force: true })
     },

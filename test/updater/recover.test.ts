@@ -26,6 +26,8 @@ describe('planRecovery: died in step X (phase) → do Y', () => {
     ['health (started)', j('health'), 'roll-back'],
     ['health (failed, rolling back)', j('health', 'failed', { state: 'rolling_back' }), 'roll-back'],
     ['health (finished)', j('health', 'finished'), 'roll-back'],
+    ['soak (started)', j('soak'), 'roll-back'],
+    ['soak (failed, rolling back)', j('soak', 'failed', { state: 'rolling_back' }), 'roll-back'],
     ['commit (started)', j('commit'), 'finish-commit'],
     ['commit (finished)', j('commit', 'finished'), 'finish-commit'],
     ['rollback (started)', j('rollback', 'started', { state: 'rolling_back' }), 'roll-back'],

@@ -164,10 +164,10 @@ async function applyRequests(config: Config, registry: Registry, log: Logger): P
     handled += taken.length
     const codes = await Promise.all(
       valid.map(async (t) => {
-        log.info({ app: t.app, updateId: t.request.updateId, version: t.request.version }, 'taking update request')
+        log.info({ app: t.app, updateId: t.request.updateId, version: t.request.version, trigger: t.request.trigger ?? 'request' }, 'taking update request')
         try {
           const app = await registry.get(t.app)
-          const args = ['update', ...(t.request.version ? [t.request.version] : []), '--request-id', t.request.updateId, ...(t.request.backup ? [] : ['--no-backup'])]
+          const args = ['update', ...(t.request.version ? [t.request.version] : []), '--request-id', t.request.updateId, ...(t.request.trigger === 'auto' ? ['--trigger', 'auto'] : []), ...(t.request.backup ? [] : ['--no-backup'])]
           return await runWorker({ config, app, args, log, copiesDir: currentCopiesDir(config) })
         } catch (err) {
           log.error({ app: t.app, err: err instanceof Error ? err.message : String(err) }, 'cannot start the update')

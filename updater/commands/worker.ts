@@ -104,6 +104,8 @@ async function workerUpdate(ctx: CommandContext, args: string[]): Promise<number
   }
   const requestId = values['request-id']
   if (requestId !== undefined && !isUpdateId(requestId)) throw new UsageError('--request-id is not an update id')
+  if (values.trigger !== undefined && values.trigger !== 'auto' && values.trigger !== 'request') throw new UsageError('--trigger is "request" or "auto"')
+  if (values.trigger !== undefined && !requestId) throw new UsageError('--trigger needs --request-id (it names who asked for a request)')
   const trigger: 'auto' | 'request' | 'cli' = values.trigger === 'auto' ? 'auto' : requestId ? 'request' : 'cli'
   const json = values.json === true
   const signal = interruptSignal()

@@ -33,6 +33,8 @@ export interface Config {
   staleAfterMs: number
   /** Host names the server answers to besides loopback and HOST (UPKEEP_ALLOWED_HOSTS); `*`: any. */
   allowedHosts: readonly string[] | '*'
+  /** Upkeep's own new version is watched this long after its health check (the soak): UPKEEP_SOAK. */
+  soakMs: number
 }
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -157,6 +159,8 @@ export function parseConfig(env: Env, defaults: ConfigDefaults): Config {
   const healthTimeoutMs = count('UPKEEP_HEALTH_TIMEOUT', 60, 1, 'seconds') * 1000
   const backupKeep = count('UPKEEP_BACKUP_KEEP', 5, 1, 'a number of backups')
   const staleAfterMs = count('UPKEEP_STALE_AFTER', 1800, 60, 'seconds') * 1000
+  // Off by default for Upkeep itself: its updates end right after the health check, as they always did.
+  const soakMs = count('UPKEEP_SOAK', 0, 0, 'seconds') * 1000
 
   // Not trimmed: spaces may be part of a password.
   const adminPassword = env.UPKEEP_ADMIN_PASSWORD || undefined
@@ -187,6 +191,7 @@ export function parseConfig(env: Env, defaults: ConfigDefaults): Config {
     backupKeep,
     staleAfterMs,
     allowedHosts,
+    soakMs,
   }
 }
 

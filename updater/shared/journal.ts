@@ -7,7 +7,7 @@ import type { InstalledFrom } from './installed-from'
  * Written only by the updater, atomically, before every side effect; the server only reads it.
  * Step names, phases, states and outcomes are persisted strings: add new ones, never rename.
  */
-export const STEP_NAMES = ['preflight', 'backup', 'fetch', 'build', 'switch', 'restart', 'health', 'commit', 'rollback'] as const
+export const STEP_NAMES = ['preflight', 'backup', 'fetch', 'build', 'switch', 'restart', 'health', 'commit', 'rollback', 'soak'] as const
 export type StepName = (typeof STEP_NAMES)[number]
 export type StepPhase = 'started' | 'finished' | 'failed'
 export type Outcome = 'complete' | 'rolled_back' | 'failed'

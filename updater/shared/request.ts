@@ -17,6 +17,8 @@ export interface UpdateRequest {
   version?: string
   backup: boolean
   requestedAt: string
+  /** `auto`: the server's scheduler asked (history records `trigger: 'auto'`); absent: a person did. */
+  trigger?: 'auto'
 }
 
 const UPDATE_ID_RE = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$/
@@ -41,7 +43,7 @@ export function parseUpdateRequest(value: unknown): UpdateRequest {
   }
   const v = value as Record<string, unknown>
   for (const key of Object.keys(v)) {
-    if (!['updateId', 'version', 'backup', 'requestedAt'].includes(key)) problems.push(`unknown field "${key.slice(0, 40)}"`)
+    if (!['updateId', 'version', 'backup', 'requestedAt', 'trigger'].includes(key)) problems.push(`unknown field "${key.slice(0, 40)}"`)
   }
   if (!isUpdateId(v.updateId)) problems.push('updateId is missing or malformed')
   if (v.version !== undefined && (typeof v.version !== 'string' || !isReleaseTag(v.version))) {
@@ -49,12 +51,14 @@ export function parseUpdateRequest(value: unknown): UpdateRequest {
   }
   if (typeof v.backup !== 'boolean') problems.push('backup must be true or false')
   if (typeof v.requestedAt !== 'string' || Number.isNaN(Date.parse(v.requestedAt))) problems.push('requestedAt must be an ISO time')
+  if (v.trigger !== undefined && v.trigger !== 'auto') problems.push('trigger must be "auto" when present')
   if (problems.length) throw new UpdateError('BAD_REQUEST', `invalid update request: ${problems.join('; ')}`)
   return {
     updateId: v.updateId as string,
     ...(v.version !== undefined ? { version: v.version as string } : {}),
     backup: v.backup as boolean,
     requestedAt: v.requestedAt as string,
+    ...(v.trigger === 'auto' ? { trigger: 'auto' as const } : {}),
   }
 }
 

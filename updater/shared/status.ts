@@ -17,7 +17,7 @@ import type { ErrorInfo, Outcome, StepName } from './journal'
  *   `Last-Event-ID: n` receives every event with an id above n.
  * - The file holds the events of the latest update only; it starts with `update-started`.
  * - `type` says what happened:
- *   - `update-started`  {from, to, steps, kind}: an update (or `upkeep rollback`) began; `steps` is the plan.
+ *   - `update-started`  {from, to, steps, kind, trigger}: an update (or `upkeep rollback`) began; `steps` is the plan.
  *   - `step-started`    {step}
  *   - `step-finished`   {step, durationMs}
  *   - `step-failed`     {step, durationMs, error}
@@ -36,6 +36,8 @@ export type StatusEventBody =
       from: { version: string; tag?: string }
       to: { version: string; tag: string }
       steps: StepName[]
+      /** Who asked: `cli` (a person at the command line), `request` (the web UI), `auto` (the scheduler). */
+      trigger?: 'cli' | 'request' | 'auto'
     }
   | { type: 'step-started'; step: StepName }
   | { type: 'step-finished'; step: StepName; durationMs: number }

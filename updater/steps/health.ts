@@ -2,6 +2,8 @@ import path from 'node:path'
 import { UpdateError } from '../shared/errors'
 import { versionFromDescribe } from '../shared/version'
 import type { HealthAnswer } from '../adapters/http'
+import type { ServiceState } from '../adapters/service-manager'
+import type { StepName } from '../shared/journal'
 import { readReleaseManifest } from '../adapters/release-manifest'
 import type { Step, StepContext } from '../context'
 
@@ -16,7 +18,34 @@ const SETTLE_MS = 2000
 const NO_VERSION_POLLS = 5
 const NO_VERSION_MS = 3000
 
-function describe(a: HealthAnswer | undefined): string {
+/**
+ * The app has crashed, or its service manager restarted it since `baseline`: a unit that failed
+ * or waits to be restarted, a restart counted (systemd's NRestarts), or no process (after a short
+ * grace while systemd shows a unit `inactive` right after a restart).
+ */
+export function hasCrashed(state: ServiceState, baseline: ServiceState, elapsedMs: number, graceMs = INACTIVE_GRACE_MS): boolean {
+  return (
+    state.active === 'failed' ||
+    state.subState === 'auto-restart' ||
+    state.restarts > baseline.restarts ||
+    (state.active === 'inactive' && elapsedMs > graceMs)
+  )
+}
+
+/** HEALTH_CHECK_FAILED for a crashed app: `headline`, how it ended, and its last log lines. */
+export async function crashError(ctx: StepContext, state: ServiceState, headline: string, step: StepName): Promise<UpdateError> {
+  const logs = await ctx.services.recentLogs(20)
+  const what = state.unit ?? (ctx.services.kind === 'systemd' ? ctx.services.units.join(', ') : ctx.app.name === 'upkeep' ? 'the server' : 'the app')
+  const how = state.exitStatus !== undefined ? `exited with status ${state.exitStatus}` : state.active === 'failed' ? `has exited (${state.subState})` : `is ${state.active} (${state.subState})`
+  return new UpdateError('HEALTH_CHECK_FAILED', `${headline}: ${what} ${how}${logs.length ? `; output:\n${logs.join('\n')}` : ''}`, { step, hint: logHint(ctx) })
+}
+
+/** Where the app's own output is. */
+export function logHint(ctx: Pick<StepContext, 'services' | 'paths' | 'app'>): string {
+  return ctx.services.kind === 'systemd' ? `See journalctl ${ctx.services.units.map((u) => `-u ${u}`).join(' ')} -e` : `See ${path.join(ctx.paths.logs, ctx.app.name === 'upkeep' ? 'server.log' : 'app.log')}`
+}
+
+export function describe(a: HealthAnswer | undefined): string {
   if (!a) return 'no answer'
   return `HTTP ${a.status}${a.version ? `, version ${a.version}` : ''}`
 }
@@ -26,7 +55,7 @@ export interface HealthTarget {
   version: string
   /** The release being checked, whose upkeep.json may say where its health endpoint is. */
   release?: string
-  step: 'health' | 'rollback'
+  step: StepName
 }
 
 /**
@@ -69,22 +98,7 @@ export async function waitHealthy(ctx: StepContext, target: HealthTarget): Promi
       } else noVersionSince = undefined
     } else noVersionSince = undefined
     const state = await ctx.services.state()
-    const elapsed = now - t0
-    const crashed =
-      state.active === 'failed' ||
-      state.subState === 'auto-restart' ||
-      state.restarts > baseline.restarts ||
-      (state.active === 'inactive' && elapsed > INACTIVE_GRACE_MS)
-    if (crashed) {
-      const logs = await ctx.services.recentLogs(20)
-      const what = state.unit ?? (ctx.services.kind === 'systemd' ? ctx.services.units.join(', ') : ctx.app.name === 'upkeep' ? 'the server' : 'the app')
-      const how =
-        state.exitStatus !== undefined ? `exited with status ${state.exitStatus}` : state.active === 'failed' ? `has exited (${state.subState})` : `is ${state.active} (${state.subState})`
-      throw new UpdateError('HEALTH_CHECK_FAILED', `${target.version} is not running: ${what} ${how}${logs.length ? `; output:\n${logs.join('\n')}` : ''}`, {
-        step: target.step,
-        hint: ctx.services.kind === 'systemd' ? `See journalctl ${ctx.services.units.map((u) => `-u ${u}`).join(' ')} -e` : `See ${path.join(ctx.paths.logs, ctx.app.name === 'upkeep' ? 'server.log' : 'app.log')}`,
-      })
-    }
+    if (hasCrashed(state, baseline, now - t0)) throw await crashError(ctx, state, `${target.version} is not running`, target.step)
     if (now >= deadline) {
       const secs = Math.round(health.timeoutMs / 1000)
       if (last && last.status === health.expectStatus && last.version) {

@@ -74,6 +74,10 @@ export type ReasonCode =
   | 'age-unknown'
   | 'window'
   | 'ready'
+  /** The running version is not known (an app Upkeep has not installed a release of yet). */
+  | 'version-unknown'
+  /** No release list to go by: never checked, or the last check failed. */
+  | 'releases-unknown'
 
 export interface Reason {
   code: ReasonCode

@@ -2,66 +2,12 @@ import { pino } from 'pino'
 import { afterEach, describe, expect, test } from 'vitest'
 import type { EventInput } from '../../../server/services/auto-update/events'
 import { type Attempt, type AutoUpdatePolicy, DEFAULT_POLICY } from '../../../server/services/auto-update/policy'
-import { type AppSnapshot, createScheduler, type Scheduler, type SchedulerClock } from '../../../server/services/auto-update/scheduler'
+import { type AppSnapshot, createScheduler, type Scheduler } from '../../../server/services/auto-update/scheduler'
 import type { ReleaseInfo } from '../../../updater/shared/release-cache'
+import { manualClock, type ManualClock } from '../../support/manual-clock'
 
 // The scheduler with a clock that moves only when told: days pass in milliseconds, and every
 // minute tick and window start in between happens, in order.
-
-interface ManualClock extends SchedulerClock {
-  set(t: string): void
-  /** Moves to `t`, waking each sleeper at its time and waiting until the scheduler sleeps again. */
-  advanceTo(t: string): Promise<void>
-  /** Resolves when someone is sleeping on this clock. */
-  untilSleeping(): Promise<void>
-  sleeps: number[]
-}
-
-function manualClock(start: string): ManualClock {
-  let now = Date.parse(start)
-  let sleeper: { until: number; wake: () => void } | undefined
-  let onSleep: (() => void)[] = []
-  const clock: ManualClock = {
-    sleeps: [],
-    now: () => new Date(now),
-    set(t) {
-      now = Date.parse(t)
-    },
-    sleep(ms, signal) {
-      return new Promise<void>((resolve) => {
-        clock.sleeps.push(now + ms)
-        const onAbort = () => resolve()
-        sleeper = {
-          until: now + ms,
-          wake: () => {
-            signal.removeEventListener('abort', onAbort)
-            resolve()
-          },
-        }
-        signal.addEventListener('abort', onAbort, { once: true })
-        for (const f of onSleep) f()
-        onSleep = []
-      })
-    },
-    untilSleeping() {
-      return sleeper ? Promise.resolve() : new Promise<void>((r) => onSleep.push(r))
-    },
-    async advanceTo(t) {
-      const target = Date.parse(t)
-      await clock.untilSleeping()
-      while (sleeper && sleeper.until <= target) {
-        const s = sleeper
-        sleeper = undefined
-        now = Math.max(now, s.until)
-        const slept = clock.untilSleeping()
-        s.wake()
-        await slept
-      }
-      now = target
-    },
-  }
-  return clock
-}
 
 const hours = (h: number) => h * 3_600_000
 

@@ -34,6 +34,7 @@ describe('parseConfig', () => {
       backupKeep: 5,
       staleAfterMs: 1_800_000,
       allowedHosts: [],
+      soakMs: 0,
     })
   })
 
@@ -62,6 +63,7 @@ describe('parseConfig', () => {
         UPKEEP_BACKUP_KEEP: '2',
         UPKEEP_STALE_AFTER: '600',
         UPKEEP_ALLOWED_HOSTS: 'upkeep.example.com',
+        UPKEEP_SOAK: '30',
       },
       defaults,
     )
@@ -84,6 +86,7 @@ describe('parseConfig', () => {
       backupKeep: 2,
       staleAfterMs: 600_000,
       allowedHosts: ['upkeep.example.com'],
+      soakMs: 30_000,
     })
   })
 
@@ -125,6 +128,7 @@ describe('parseConfig', () => {
     [{ UPKEEP_ALLOWED_HOSTS: '-bad.example' }, ['UPKEEP_ALLOWED_HOSTS']],
     [{ UPKEEP_ALLOWED_HOSTS: '*.example.com' }, ['UPKEEP_ALLOWED_HOSTS']],
     [{ UPKEEP_ALLOWED_HOSTS: '*,upkeep.lan' }, ['UPKEEP_ALLOWED_HOSTS']],
+    [{ UPKEEP_SOAK: '2m' }, ['UPKEEP_SOAK']],
   ])('%o is rejected naming %o', (env, variables) => {
     expect(problemsOf(env)).toEqual(variables)
   })

@@ -12,6 +12,8 @@ describe('parseUpdateRequest: data from an internet-facing process is validated 
     expect(parseUpdateRequest(valid)).toEqual(valid)
     const { version: _v, ...latest } = valid
     expect(parseUpdateRequest(latest)).toEqual(latest)
+    // The scheduler's requests say so; the worker records them as `trigger: 'auto'`.
+    expect(parseUpdateRequest({ ...valid, trigger: 'auto' })).toEqual({ ...valid, trigger: 'auto' })
   })
   test.each([
     ['a non-object', 'v1.2.3', 'not a JSON object'],
@@ -22,6 +24,8 @@ describe('parseUpdateRequest: data from an internet-facing process is validated 
     ['a malformed id', { ...valid, updateId: '../../etc/passwd' }, 'updateId is missing or malformed'],
     ['a non-boolean backup', { ...valid, backup: 'yes' }, 'backup must be true or false'],
     ['a bad time', { ...valid, requestedAt: 'yesterday' }, 'requestedAt must be an ISO time'],
+    ['another trigger', { ...valid, trigger: 'cli' }, 'trigger must be "auto" when present'],
+    ['a trigger that is not a string', { ...valid, trigger: ['auto'] }, 'trigger must be "auto" when present'],
   ])('rejects %s', (_name, value, message) => {
     expect(() => parseUpdateRequest(value)).toThrow(message)
   })

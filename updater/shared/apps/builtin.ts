@@ -21,6 +21,10 @@ export const UPKEEP_RUNTIME_EXCLUDES = [
   'requests/',
   'apps/',
   'state/',
+  // The server's notification bookkeeping: what was announced and what waits to be delivered.
+  'notify-outbox.json',
+  'notify-announced.json',
+  'notify-cursors/',
 ]
 
 /** Where the server answers, seen from this machine (a wildcard address is probed on loopback). */
@@ -82,6 +86,7 @@ export function upkeepDefinition(config: Config, facts: UpkeepFacts = {}): AppDe
       version: { kind: 'json-pointer', pointer: '/version' },
       timeoutMs: config.healthTimeoutMs,
       intervalMs: 200,
+      soakMs: config.soakMs,
     },
     data: { paths: [config.dataDir], exclude: UPKEEP_RUNTIME_EXCLUDES, keep: config.backupKeep, backupDir: config.backupDir },
     ...(artifacts ? { artifacts } : {}),

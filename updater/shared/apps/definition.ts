@@ -97,6 +97,11 @@ export interface HealthDefinition {
   version: VersionProbe
   timeoutMs: number
   intervalMs: number
+  /**
+   * After the health check passes, the new version is watched this long (the soak): a crash, a
+   * restart or failing health checks roll it back; the update commits only after it. 0: no soak.
+   */
+  soakMs: number
 }
 
 export interface DataDefinition {
@@ -111,6 +116,8 @@ export interface DataDefinition {
 }
 
 export const SCHEMA = 1
+/** How long a new version is watched after its health check passed, unless the definition says otherwise. */
+export const DEFAULT_SOAK_SECONDS = 120
 export const APP_NAME_RE = /^[a-z][a-z0-9-]{0,31}$/
 const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/
 const UNIT_RE = /^[A-Za-z0-9@._:-]{1,240}\.service$/
@@ -127,7 +134,7 @@ const KEYS = {
   build: ['commands', 'layout', 'output', 'env', 'timeoutSeconds', 'seed'],
   run: ['units', 'sockets', 'command'],
   command: ['argv', 'env', 'cwd'],
-  health: ['url', 'expectStatus', 'version', 'timeoutSeconds', 'intervalMs'],
+  health: ['url', 'expectStatus', 'version', 'timeoutSeconds', 'intervalMs', 'soakSeconds'],
   version: ['jsonPointer', 'regex', 'header'],
   data: ['paths', 'exclude', 'keep', 'backupDir'],
 } as const
@@ -314,6 +321,7 @@ function parseHealth(p: Problems, v: unknown): HealthDefinition {
     version,
     timeoutMs: seconds(p, 'health.timeoutSeconds', h.timeoutSeconds, 60, 1, 3600),
     intervalMs: typeof intervalMs === 'number' ? intervalMs : 250,
+    soakMs: seconds(p, 'health.soakSeconds', h.soakSeconds, DEFAULT_SOAK_SECONDS, 0, 86_400),
   }
 }
 
@@ -461,6 +469,7 @@ export function serializeAppDefinition(def: AppDefinition): Record<string, unkno
       version: version.kind === 'json-pointer' ? { jsonPointer: version.pointer } : version.kind === 'regex' ? { regex: version.pattern } : version.kind === 'header' ? { header: version.name } : null,
       timeoutSeconds: def.health.timeoutMs / 1000,
       ...(def.health.intervalMs !== 250 ? { intervalMs: def.health.intervalMs } : {}),
+      soakSeconds: def.health.soakMs / 1000,
     },
     data: {
       paths: def.data.paths.map((p) => (p.startsWith(def.checkout + '/') ? path.relative(def.checkout, p) : p)),

@@ -10,7 +10,7 @@ export function lastFailure<E extends Pick<HistoryEntry, 'status'>>(entries: rea
 }
 
 /** Steps whose failure points at the release itself; before them (preflight, backup, fetch) the cause is on this server. */
-const RELEASE_STEPS = new Set<string>(['build', 'switch', 'restart', 'health'])
+const RELEASE_STEPS = new Set<string>(['build', 'switch', 'restart', 'health', 'soak'])
 
 /** The step an attempt failed in (not counting its rollback). */
 export function failedStepOf(entry: Pick<HistoryEntry, 'steps' | 'error'>): string | undefined {

@@ -5,9 +5,9 @@ import type { RunView, StepView } from './update-progress'
 // it has really finished). Pure: `now` is the browser's clock.
 
 /** Shares of the bar: the build is most of the wait, restart and health check the rest. */
-const WEIGHT: Record<string, number> = { preflight: 2, backup: 6, fetch: 5, build: 45, switch: 2, restart: 10, health: 15, commit: 3 }
+const WEIGHT: Record<string, number> = { preflight: 2, backup: 6, fetch: 5, build: 45, switch: 2, restart: 10, health: 15, soak: 15, commit: 3 }
 /** A step's usual duration: after this long the running step has filled about 63 % of its share. */
-const TYPICAL_MS: Record<string, number> = { preflight: 1500, backup: 4000, fetch: 4000, build: 45_000, switch: 1000, restart: 4000, health: 8000, commit: 1500, rollback: 10_000 }
+const TYPICAL_MS: Record<string, number> = { preflight: 1500, backup: 4000, fetch: 4000, build: 45_000, switch: 1000, restart: 4000, health: 8000, soak: 120_000, commit: 1500, rollback: 10_000 }
 /** A running step never fills its whole share: the bar waits for the step to finish. */
 const RUNNING_CAP = 0.95
 

@@ -63,6 +63,7 @@ export const STEP_LABELS: Record<string, string> = {
   switch: 'Switch to new build',
   restart: 'Restart',
   health: 'Health check',
+  soak: 'Watch the new version',
   commit: 'Finish',
   rollback: 'Roll back',
 }

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'hono/jsx/dom'
 import { api, ApiError, appApi, type HistoryEntries, type SettingsView, type UpdatesStatus } from '../api'
+import { AutoUpdateCard } from '../components/auto-update-card'
 import { ConfirmDialog } from '../components/confirm-dialog'
 import { Hint } from '../components/hint'
 import { RunPanel } from '../components/run-panel'
@@ -256,6 +257,8 @@ export function SoftwareUpdatesPage(props: SoftwareUpdatesProps) {
       ) : null}
 
       {self ? <SourceCard status={status} onSaved={() => props.refresh()} /> : null}
+
+      <AutoUpdateCard app={props.app} now={props.now} />
 
       <section class="card" aria-labelledby="history-title">
         <h2 class="card-title" id="history-title">

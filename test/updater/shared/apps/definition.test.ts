@@ -4,7 +4,7 @@ import { parseAppDefinition, serializeAppDefinition } from '../../../../updater/
 const minimal = { name: 'notes', checkout: '/srv/notes', run: { units: ['notes.service'] }, health: { url: 'http://127.0.0.1:3000/health' } }
 
 describe('parseAppDefinition', () => {
-  test('defaults: tags of origin, release layout, no data, 60 s health on HTTP 200 without a version', () => {
+  test('defaults: tags of origin, release layout, no data, 60 s health on HTTP 200 without a version, a 2 min soak', () => {
     expect(parseAppDefinition(minimal)).toEqual({
       schema: 1,
       name: 'notes',
@@ -13,7 +13,7 @@ describe('parseAppDefinition', () => {
       source: { kind: 'git', remote: 'origin' },
       build: { commands: undefined, layout: 'releases', output: '{out}', env: {}, timeoutMs: 1_800_000, seed: [] },
       run: { units: ['notes.service'], sockets: [], command: undefined },
-      health: { url: 'http://127.0.0.1:3000/health', expectStatus: 200, version: { kind: 'none' }, timeoutMs: 60_000, intervalMs: 250 },
+      health: { url: 'http://127.0.0.1:3000/health', expectStatus: 200, version: { kind: 'none' }, timeoutMs: 60_000, intervalMs: 250, soakMs: 120_000 },
       data: { paths: [], exclude: [], keep: 5, backupDir: undefined },
       artifacts: undefined,
       requireSignedTags: false,
@@ -54,13 +54,14 @@ describe('parseAppDefinition', () => {
       source: { github: 'acme/seeds' },
       build: { commands: [['go', 'build', '-o', '{out}/api', './backend'], ['npm', 'run', 'build']], env: { CGO_ENABLED: '0' }, timeoutSeconds: 600, seed: ['node_modules'] },
       run: { units: ['seeds-api.service', 'seeds-web.service'], sockets: ['seeds-web.socket'], command: { argv: ['./current/api'], env: { PORT: '8081' }, cwd: '.' } },
-      health: { url: 'http://127.0.0.1:8081/healthz', version: { jsonPointer: '/build/version' }, expectStatus: 204, timeoutSeconds: 30, intervalMs: 100 },
+      health: { url: 'http://127.0.0.1:8081/healthz', version: { jsonPointer: '/build/version' }, expectStatus: 204, timeoutSeconds: 30, intervalMs: 100, soakSeconds: 300 },
       data: { paths: ['data', '/var/lib/seeds'], exclude: ['cache/'], keep: 3, backupDir: '/var/backups/seeds' },
     })
     expect(def.run.units).toEqual(['seeds-api.service', 'seeds-web.service'])
     expect(def.health.version).toEqual({ kind: 'json-pointer', pointer: '/build/version' })
     expect(def.data.paths).toEqual(['/srv/seeds/data', '/var/lib/seeds'])
     expect(def.source).toEqual({ kind: 'github', repo: 'acme/seeds' })
+    expect(def.health.soakMs).toBe(300_000)
     // What `upkeep app add` saves reads back as the same definition.
     expect(parseAppDefinition(JSON.parse(JSON.stringify(serializeAppDefinition(def))))).toEqual(def)
   })
@@ -71,6 +72,13 @@ describe('parseAppDefinition', () => {
     ['null', null, { kind: 'none' }],
   ])('health.version as a %s', (_n, version, probe) => {
     expect(parseAppDefinition({ ...minimal, health: { url: 'http://h/health', version } }).health.version).toEqual(probe)
+  })
+
+  test('a soak of 0 turns it off, and reads back as 0', () => {
+    const def = parseAppDefinition({ ...minimal, health: { url: 'http://h/health', soakSeconds: 0 } })
+    expect(def.health.soakMs).toBe(0)
+    expect(serializeAppDefinition(def).health).toMatchObject({ soakSeconds: 0 })
+    expect(parseAppDefinition(JSON.parse(JSON.stringify(serializeAppDefinition(def))))).toEqual(def)
   })
 
   test.each([
@@ -99,6 +107,8 @@ describe('parseAppDefinition', () => {
     ['a data path outside the checkout by ..', { data: { paths: ['../etc'] } }, 'data.paths[0]'],
     ['the whole checkout as data', { data: { paths: ['/srv/notes'] } }, 'must not be the whole checkout'],
     ['a huge timeout', { health: { url: 'http://h/', timeoutSeconds: 99999 } }, 'health.timeoutSeconds'],
+    ['a negative soak', { health: { url: 'http://h/', soakSeconds: -1 } }, 'health.soakSeconds: must be a number of seconds from 0 to 86400'],
+    ['a soak as text', { health: { url: 'http://h/', soakSeconds: '2m' } }, 'health.soakSeconds'],
     ['a bad env name', { build: { env: { 'A-B': 'x' } } }, 'is not a variable name'],
     ['artifacts of both kinds', { artifacts: { github: 'a/b', url: 'https://x/{version}/a.tar.gz' } }, 'artifacts: give exactly one of "github" or "url"'],
     ['artifacts of neither kind', { artifacts: { maxDownloadBytes: 4096 } }, 'artifacts: give exactly one of "github" or "url"'],
