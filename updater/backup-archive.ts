@@ -242,6 +242,16 @@ async function copyExactly(fh: FileHandle, size: number, sink: EntrySink, hash: 
   }
 }
 
+/** A data path that vanished or changed type between the listing and its archiving. */
+function changedDuringBackup(rel: string, err: NodeJS.ErrnoException): Error {
+  if (!['ENOENT', 'EINVAL', 'ELOOP', 'ENOTDIR'].includes(err.code ?? '')) return err
+  return new UpdateError('BACKUP_FAILED', `${rel} changed while it was backed up (${err.code}); nothing was updated`, {
+    step: 'backup',
+    hint: 'Something is moving files in the data directory right now; try again when it is done.',
+    cause: err,
+  })
+}
+
 export async function createBackup(o: CreateBackupOptions): Promise<BackupResult> {
   await mkdir(o.backupDir, { recursive: true, mode: 0o700 })
   const name = backupName(o.app, o.fromVersion, o.now)
@@ -297,11 +307,15 @@ export async function createBackup(o: CreateBackupOptions): Promise<BackupResult
       if (e.kind === 'dir') {
         await Promise.race([new Promise<void>((resolve, reject) => pack.entry({ ...header, type: 'directory' }, (err) => (err ? reject(err) : resolve()))), broken])
       } else if (e.kind === 'symlink') {
-        const target = await readlink(e.abs)
+        const target = await readlink(e.abs).catch((err: NodeJS.ErrnoException) => {
+          throw changedDuringBackup(e.rel, err)
+        })
         await Promise.race([new Promise<void>((resolve, reject) => pack.entry({ ...header, type: 'symlink', linkname: target }, (err) => (err ? reject(err) : resolve()))), broken])
       } else {
         const src = sources.get(e.rel) ?? e.abs
-        const fh = await open(src, NO_FOLLOW_READ)
+        const fh = await open(src, NO_FOLLOW_READ).catch((err: NodeJS.ErrnoException) => {
+          throw changedDuringBackup(e.rel, err)
+        })
         try {
           const s = await fh.stat()
           if (!s.isFile()) throw new UpdateError('BACKUP_FAILED', `${e.rel} changed into something other than a file during the backup`, { step: 'backup' })

@@ -42,7 +42,8 @@ export interface TestApp {
 export async function createTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   const ownDir = opts.dataDir ? undefined : await mkdtemp(path.join(tmpdir(), 'upkeep-app-'))
   const dataDir = opts.dataDir ?? ownDir!
-  const config = parseConfig({ DATA_DIR: dataDir, ...opts.env }, { appDir: path.join(dataDir, '..'), cwd: '/' })
+  // The apps' state stays in the temp dir, also when a test says systemd (whose default is the host's /var/lib).
+  const config = parseConfig({ DATA_DIR: dataDir, UPKEEP_STATE_DIR: path.join(dataDir, 'state'), ...opts.env }, { appDir: path.join(dataDir, '..'), cwd: '/' })
   const log = opts.log ?? silentLogger()
   const build = opts.build ?? { version: '1.4.0', commit: 'abc1234' }
   const services = await createServerServices({ config, log, build, clock: opts.clock ?? fakeClock(), git: opts.git ?? fakeOriginGit() })

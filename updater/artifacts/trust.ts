@@ -115,11 +115,6 @@ export function formatAllowedSigners(keys: readonly TrustedKey[]): string {
     .join('')
 }
 
-export function namespacesOf(k: TrustedKey): string[] | undefined {
-  const v = k.options.find(([n]) => n === 'namespaces')?.[1]
-  return typeof v === 'string' ? v.split(',').map((s) => s.trim()) : undefined
-}
-
 /** The pinned keys; none when the file does not exist. */
 export async function readTrustedKeys(file: string): Promise<TrustedKey[]> {
   let text: string

@@ -7,10 +7,12 @@ import { readHistory, type HistoryEntry } from '../shared/history'
 import { installedFromText } from '../shared/installed-from'
 import { createLogger, type Logger } from '../shared/log'
 import { createAppPaths, createManagerPaths } from '../shared/paths'
+import type { UpdateRequest } from '../shared/request'
 import { loadConfigOrExit } from '../shared/runtime'
 import { isReleaseTag } from '../shared/version'
 import { isRoot, ownerOf } from '../adapters/fs'
 import { runWorker } from '../broker/spawn-worker'
+import { watchRequests } from '../broker/request-watch'
 import { parseTakenRequests, takeRequests, type TakenAppRequest } from '../broker/take-requests'
 import { headline, print } from '../console-status'
 import { currentCopiesDir, dispatch, EXIT, fail, loadCommandContext, parseOptions, runFromCopy, UsageError } from './common'
@@ -103,6 +105,9 @@ export async function historyCommand(appName: string | undefined, args: string[]
  */
 export const REQUEST_INTERVAL_MS = 2500
 
+/** While updates run, requests are looked for again at least this often (inotify wakes it sooner). */
+const REQUEST_POLL_MS = 5000
+
 /**
  * The requests, taken by the owner of the data dir (the server's user): root never opens a path
  * the server can write. Run as that user already (or without systemd), taken in this process.
@@ -149,33 +154,33 @@ export async function applyRequestCommand(args: string[]): Promise<number> {
 async function applyRequests(config: Config, registry: Registry, log: Logger): Promise<number> {
   let handled = 0
   let code: number = EXIT.ok
-  // Requests that arrive while these run are taken in the next round.
-  for (;;) {
-    const taken = await takeAsDataOwner(config, registry)
-    if (!taken.length) break
-    for (const t of taken) {
-      // Data from an internet-facing process: rejected whole, never passed on.
-      if (!t.ok) {
-        log.error({ app: t.app, err: t.error.message }, 'rejected update request')
-        code = EXIT.failed
-      }
-    }
-    const valid = taken.filter((t) => t.ok)
-    handled += taken.length
-    const codes = await Promise.all(
-      valid.map(async (t) => {
-        log.info({ app: t.app, updateId: t.request.updateId, version: t.request.version, trigger: t.request.trigger ?? 'request' }, 'taking update request')
-        try {
-          const app = await registry.get(t.app)
-          const args = ['update', ...(t.request.version ? [t.request.version] : []), '--request-id', t.request.updateId, ...(t.request.trigger === 'auto' ? ['--trigger', 'auto'] : []), ...(t.request.backup ? [] : ['--no-backup'])]
-          return await runWorker({ config, app, args, log, copiesDir: currentCopiesDir(config) })
-        } catch (err) {
-          log.error({ app: t.app, err: err instanceof Error ? err.message : String(err) }, 'cannot start the update')
-          return EXIT.failed
+  const running = new Set<Promise<void>>()
+  const manager = createManagerPaths(config)
+  const requests = watchRequests(manager.dataDir, manager.requestsDir)
+  try {
+    // Each app's update starts as soon as its request is taken, while others run: one that
+    // arrives meanwhile wakes this loop; one for an app still updating waits for that update.
+    for (;;) {
+      const taken = await takeAsDataOwner(config, registry)
+      handled += taken.length
+      for (const t of taken) {
+        // Data from an internet-facing process: rejected whole, never passed on.
+        if (!t.ok) {
+          log.error({ app: t.app, err: t.error.message }, 'rejected update request')
+          code = EXIT.failed
+          continue
         }
-      }),
-    )
-    if (codes.some((c) => c !== EXIT.ok)) code = EXIT.failed
+        const job: Promise<void> = startRequested(config, registry, t.app, t.request, log).then((c) => {
+          if (c !== EXIT.ok) code = EXIT.failed
+          running.delete(job)
+        })
+        running.add(job)
+      }
+      if (!running.size) break
+      await Promise.race([...running, requests.next(REQUEST_POLL_MS)])
+    }
+  } finally {
+    requests.close()
   }
   if (handled) return code
   log.info({ dir: config.dataDir }, 'no update request')
@@ -187,6 +192,18 @@ async function applyRequests(config: Config, registry: Registry, log: Logger): P
     if (await stat(createAppPaths(app, createManagerPaths(config)).stateDir).then(() => true, () => false)) withState.push(name)
   }
   return recoverApps(config, registry, withState, ['recover', '--quiet'], log)
+}
+
+async function startRequested(config: Config, registry: Registry, name: string, request: UpdateRequest, log: Logger): Promise<number> {
+  log.info({ app: name, updateId: request.updateId, version: request.version, trigger: request.trigger ?? 'request' }, 'taking update request')
+  try {
+    const app = await registry.get(name)
+    const args = ['update', ...(request.version ? [request.version] : []), '--request-id', request.updateId, ...(request.trigger === 'auto' ? ['--trigger', 'auto'] : []), ...(request.backup ? [] : ['--no-backup'])]
+    return await runWorker({ config, app, args, log, copiesDir: currentCopiesDir(config) })
+  } catch (err) {
+    log.error({ app: name, err: err instanceof Error ? err.message : String(err) }, 'cannot start the update')
+    return EXIT.failed
+  }
 }
 
 export function formatHistory(entries: HistoryEntry[]): string {

@@ -66,7 +66,15 @@ export async function rollBack(ctx: StepContext, mode: RecoveryMode): Promise<{ 
       const aside = await asideDirFor(ctx)
       j.dataAside = aside
       await ctx.save()
-      await restoreBackup({ archive: j.backup.path, roots, asideDir: aside, exec: ctx.exec, onWarning: (message) => void ctx.emit({ type: 'log', level: 'warn', step: 'rollback', message }) })
+      await restoreBackup({ archive: j.backup.path, roots, asideDir: aside, exec: ctx.exec, onWarning: (message) => void ctx.emit({ type: 'log', level: 'warn', step: 'rollback', message }) }).catch((err: unknown) => {
+        if (err instanceof UpdateError && err.code === 'ROLLBACK_FAILED') throw err
+        // The app stays stopped: the previous version must not run on data it may not understand.
+        throw new UpdateError('ROLLBACK_FAILED', `rolled back the code to ${j.from.version}, but could not restore its data from ${j.backup!.path}: ${err instanceof Error ? err.message : String(err)}; the app stays stopped`, {
+          step: 'rollback',
+          hint: `Restore the data by hand (tar xzf ${j.backup!.path}, as the app's user; what is there now can go to ${aside}), then start the app. Something else may have been moving files in the data directory.`,
+          cause: err,
+        })
+      })
       detail.dataRestored = true
       await ctx.emit({ type: 'log', level: 'info', step: 'rollback', message: `restored the data from ${j.backup.path}; the data of ${j.to.tag} is kept in ${aside}` })
     }

@@ -28,8 +28,8 @@ export interface WebhookRequest {
   body: string
 }
 
-export const SIGNATURE_HEADER = 'X-Upkeep-Signature'
-export const TIMESTAMP_HEADER = 'X-Upkeep-Timestamp'
+const SIGNATURE_HEADER = 'X-Upkeep-Signature'
+const TIMESTAMP_HEADER = 'X-Upkeep-Timestamp'
 
 /** `sha256=<hex>`: HMAC-SHA256 over `<timestamp>.<raw body>` with the endpoint's secret. */
 export function signature(secret: string, timestamp: number, body: string): string {
