@@ -91,7 +91,7 @@ const WRONG: [string[], RegExp, RegExp][] = [
   [['recover', 'extra'], /^upkeep recover: Unexpected argument 'extra'/m, /^Usage: upkeep recover /m],
   [['recover', '--boot=1'], /^upkeep recover: Option '--boot' does not take an argument$/m, /^Usage: upkeep recover /m],
   // upkeep app
-  [['app'], /^upkeep app: say what to do: upkeep app add\|check\|list\|show\|remove$/m, /^Usage: upkeep app /m],
+  [['app'], /^upkeep app: say what to do: upkeep app add\|check\|list\|show\|remove\|trust$/m, /^Usage: upkeep app /m],
   [['app', 'bogus'], /^upkeep app: unknown app command "bogus"/m, /^Usage: upkeep app /m],
   [['app', 'add'], /^upkeep app: name the checkout: upkeep app add \/srv\/myapp$/m, /^Usage: upkeep app /m],
   [['app', 'add', '/srv/x', '--unit'], /^upkeep app: Option '--unit <value>' argument missing$/m, /^Usage: upkeep app /m],
