@@ -144,7 +144,8 @@ function sampleDefinition(l: Layout, user: DemoUser, port: number): Record<strin
     build: { commands: [[process.execPath, 'build.mjs', '--out', '{out}']], layout: 'releases', timeoutSeconds: 120 },
     // No systemd: Upkeep's process manager starts it (a pidfile and a log in its state dir).
     run: { command: { argv: [process.execPath, '{serverEntry}'], env: { HOST: '127.0.0.1', PORT: String(port), DATA_DIR: l.sampleData } } },
-    health: { url: `http://127.0.0.1:${port}/health`, version: { jsonPointer: '/version' }, timeoutSeconds: 20 },
+    // A short soak, so the demo shows the step without the default two minutes' wait.
+    health: { url: `http://127.0.0.1:${port}/health`, version: { jsonPointer: '/version' }, timeoutSeconds: 20, soakSeconds: 5 },
     data: { paths: [l.sampleData] },
   }
 }

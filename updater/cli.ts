@@ -135,6 +135,8 @@ const COMMANDS: Record<string, Command> = {
       '      --health-url URL            where the app answers when it is up (required the first time)',
       '      --health-version SPEC       where it reports its version: none, json:/pointer, regex:RE or',
       '                                  header:NAME (default: found in the answer, else none)',
+      '      --soak SECONDS              watch a new version this long after its health check before',
+      '                                  the update is committed (default 120; 0: no soak)',
       '      --build-command JSON_ARGV   a build command, e.g. \'["npm","ci"]\' (repeat, in order)',
       '      --build-output DIR          releases layout: where the build is ({out} or a path; default {out})',
       '      --layout releases|in-place  default: releases when a unit runs from CHECKOUT/current/',

@@ -127,7 +127,8 @@ describe('upkeep app add and upkeep app check, on a host with Upkeep installed',
   }, 60_000)
 
   test('upkeep app add --yes: the definition inferred (user, remote, units, layout, health version) and written with its drop-ins', async () => {
-    const r = await upkeep(['app', 'add', CHECKOUT, '--health-url', healthUrl('/healthz'), ...BUILD, '--data', DATA, '--yes'])
+    // A short soak: the update below then shows the step on a real systemd without its default two minutes.
+    const r = await upkeep(['app', 'add', CHECKOUT, '--health-url', healthUrl('/healthz'), ...BUILD, '--data', DATA, '--soak', '10', '--yes'])
     expect(r.code, r.stdout + r.stderr).toBe(0)
     expect(r.stdout).toContain(`✓ create ${DEFINITION}`)
     expect(r.stdout).toContain('notes is added. Next: upkeep app check notes')
@@ -139,7 +140,7 @@ describe('upkeep app add and upkeep app check, on a host with Upkeep installed',
       source: { git: 'origin' },
       build: { commands: [['sh', 'build.sh'], ['mkdir', '-p', '{out}/bin'], ['cp', 'bin/notes-server', '{out}/bin/']], layout: 'releases', timeoutSeconds: 1800 },
       run: { units: ['notes.service'] },
-      health: { url: healthUrl('/healthz'), version: { jsonPointer: '/build/version' }, timeoutSeconds: 60 },
+      health: { url: healthUrl('/healthz'), version: { jsonPointer: '/build/version' }, timeoutSeconds: 60, soakSeconds: 10 },
       data: { paths: [DATA], keep: 5 },
     })
     expect((await sb.execOk('stat', ['-c', '%U %a', DEFINITION, STATE, `${STATE}/update-installed.json`])).trim().split('\n')).toEqual(['root 644', 'goapp 755', 'goapp 644'])

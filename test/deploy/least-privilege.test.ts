@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { HistoryEntry } from '../../updater/shared/history'
 import { INSTALL_DIR as DIR, startUpkeepSandbox, type UpkeepSandbox } from '../support/installed-upkeep'
@@ -15,6 +16,8 @@ import { upkeepApi, type UpkeepApi } from '../support/upkeep-api'
 const PASSWORD = 'least privilege password'
 const BACKUPS = '/mnt/upkeep-backups'
 const SECRET = '/root/secret'
+// Made at run time: the checkout under test holds this file, so a literal would be found in it.
+const SECRET_TEXT = `root-only-${randomUUID()}`
 
 describe('what runs as root during updates, and what a racer as the server user gets', () => {
   let box: UpkeepSandbox
@@ -63,7 +66,7 @@ describe('what runs as root during updates, and what a racer as the server user 
     await sb.execOk('systemctl', ['daemon-reload'])
     // Root-only files a racer would like root (or anyone) to read or overwrite.
     await sb.execOk('install', ['-d', '-m', '0700', SECRET])
-    await sb.writeFile(`${SECRET}/key.txt`, 'ROOT ONLY SECRET\n', '600')
+    await sb.writeFile(`${SECRET}/key.txt`, `${SECRET_TEXT}\n`, '600')
     await sb.execOk('runuser', ['-u', 'upkeep', '--', 'sh', '-c', `mkdir -p ${DIR}/data/d && echo mine > ${DIR}/data/d/file.txt`])
     api = await upkeepApi(`http://127.0.0.1:${box.port}`, PASSWORD)
   }, 360_000)
@@ -119,7 +122,7 @@ done
     // No file anywhere in the checkout, data or backups is root's.
     expect((await sb.execOk('find', [DIR, BACKUPS, '-user', 'root'])).trim()).toBe('')
     // The secret was never copied anywhere the server could read.
-    const leaked = await sb.exec('sh', ['-c', `grep -rl "ROOT ONLY SECRET" ${DIR} ${BACKUPS}; for f in ${BACKUPS}/*.tar.gz; do tar xzOf "$f" 2>/dev/null | grep -c "ROOT ONLY SECRET"; done`])
+    const leaked = await sb.exec('sh', ['-c', `grep -rl "${SECRET_TEXT}" ${DIR} ${BACKUPS}; for f in ${BACKUPS}/*.tar.gz; do tar xzOf "$f" 2>/dev/null | grep -c "${SECRET_TEXT}"; done`])
     expect(leaked.stdout.split('\n').filter((l) => l && l !== '0')).toEqual([])
   }, 900_000)
 

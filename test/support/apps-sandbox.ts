@@ -33,7 +33,8 @@ async function addUser(box: UpkeepSandbox, a: { user: string; checkout: string; 
 const asUser = (box: UpkeepSandbox, user: string, script: string) => box.sb.execOk('runuser', ['-u', user, '--', 'sh', '-c', script], { timeoutMs: 900_000 })
 
 function definition(a: Omit<HostedApp, 'definition' | 'port'>, build: object, health: object): Record<string, unknown> {
-  return { schema: 1, name: a.name, checkout: a.checkout, user: a.user, source: { git: 'origin' }, build, run: { units: a.units }, health, data: { paths: [a.dataDir] } }
+  // No soak (health.soakSeconds 0): these tests are about the other steps; soak has tests of its own.
+  return { schema: 1, name: a.name, checkout: a.checkout, user: a.user, source: { git: 'origin' }, build, run: { units: a.units }, health: { soakSeconds: 0, ...health }, data: { paths: [a.dataDir] } }
 }
 
 /**

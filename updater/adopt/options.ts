@@ -19,6 +19,8 @@ export interface AddOptions {
   healthUrl?: string
   /** Undefined: not said (found from the health answer); null: `none`. */
   healthVersion?: VersionJson
+  /** `health.soakSeconds`: how long a new version is watched after its health check. */
+  soakSeconds?: number
   layout?: 'releases' | 'in-place'
   buildCommands?: string[][]
   buildOutput?: string
@@ -79,6 +81,7 @@ const ADD_OPTIONS = {
   socket: { type: 'string', multiple: true },
   'health-url': { type: 'string' },
   'health-version': { type: 'string' },
+  soak: { type: 'string' },
   layout: { type: 'string' },
   'build-command': { type: 'string', multiple: true },
   'build-output': { type: 'string' },
@@ -113,6 +116,7 @@ export function parseAddOptions(args: string[], cwd: string): AddOptions {
     }
     if (!ok) throw new UsageError(`--health-url takes an http(s) URL such as http://127.0.0.1:3000/health, got ${JSON.stringify(v['health-url'].slice(0, 80))}`)
   }
+  if (v.soak !== undefined && !(/^\d{1,5}$/.test(v.soak) && Number(v.soak) <= 86_400)) throw new UsageError(`--soak takes a number of seconds from 0 to 86400, got ${JSON.stringify(v.soak.slice(0, 40))}`)
   if (v.layout !== undefined && v.layout !== 'releases' && v.layout !== 'in-place') throw new UsageError(`--layout takes releases or in-place, got ${JSON.stringify(v.layout.slice(0, 40))}`)
   if (v['build-output'] !== undefined && v['build-output'] !== '{out}' && (v['build-output'].startsWith('/') || v['build-output'].split('/').includes('..') || !v['build-output'])) {
     throw new UsageError('--build-output takes {out} or a path inside the checkout, e.g. dist')
@@ -132,6 +136,7 @@ export function parseAddOptions(args: string[], cwd: string): AddOptions {
     ...(v.socket ? { sockets: [...new Set(v.socket)] } : {}),
     ...(v['health-url'] !== undefined ? { healthUrl: new URL(v['health-url']).href } : {}),
     ...(v['health-version'] !== undefined ? { healthVersion: parseVersionOption(v['health-version']) } : {}),
+    ...(v.soak !== undefined ? { soakSeconds: Number(v.soak) } : {}),
     ...(v.layout !== undefined ? { layout: v.layout as 'releases' | 'in-place' } : {}),
     ...(v['build-command'] ? { buildCommands: v['build-command'].map(parseBuildCommand) } : {}),
     ...(v['build-output'] !== undefined ? { buildOutput: v['build-output'] } : {}),

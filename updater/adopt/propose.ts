@@ -166,7 +166,7 @@ export function proposeDefinition(input: ProposeInput): Proposal {
       ...(layout === 'releases' && output && output !== '{out}' ? { output } : {}),
     },
     run: { ...(old.run ?? {}), units, ...(sockets.length ? { sockets } : {}) },
-    health: { ...(old.health ?? {}), url, version },
+    health: { ...(old.health ?? {}), url, version, ...(opts.soakSeconds !== undefined ? { soakSeconds: opts.soakSeconds } : {}) },
     data: { ...(old.data ?? {}), paths: data },
   }
   const build = json.build as Record<string, unknown>

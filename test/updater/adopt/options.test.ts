@@ -55,6 +55,7 @@ describe('upkeep app add options', () => {
         '--socket', 'notes.socket',
         '--health-url', 'http://127.0.0.1:8090/healthz',
         '--health-version', 'json:/build/version',
+        '--soak', '30',
         '--layout', 'releases',
         '--build-command', '["sh","build.sh"]',
         '--build-command', '["strip","bin/notes-server"]',
@@ -75,6 +76,7 @@ describe('upkeep app add options', () => {
       sockets: ['notes.socket'],
       healthUrl: 'http://127.0.0.1:8090/healthz',
       healthVersion: { jsonPointer: '/build/version' },
+      soakSeconds: 30,
       layout: 'releases',
       buildCommands: [['sh', 'build.sh'], ['strip', 'bin/notes-server']],
       buildOutput: '.',
@@ -109,6 +111,8 @@ describe('upkeep app add options', () => {
     [['/srv/a', '--dry-run', '--yes'], /changes nothing/],
     [['/srv/a', '--frobnicate'], /Unknown option '--frobnicate'/],
     [['/srv/a', '--health-version', 'json:version'], /JSON pointer/],
+    [['/srv/a', '--soak', '2m'], /--soak takes a number of seconds from 0 to 86400, got "2m"/],
+    [['/srv/a', '--soak', '86401'], /--soak takes a number of seconds/],
   ])('%j is a usage error', (args, message) => {
     expect(() => parseAddOptions(args, '/')).toThrow(UsageError)
     expect(() => parseAddOptions(args, '/')).toThrow(message)

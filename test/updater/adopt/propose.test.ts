@@ -59,7 +59,7 @@ describe('the definition upkeep app add proposes', () => {
       source: { git: 'origin' },
       build: { commands: [['sh', 'build.sh']], layout: 'releases', timeoutSeconds: 1800 },
       run: { units: ['notes.service'], sockets: ['notes.socket'] },
-      health: { url: 'http://127.0.0.1:8090/healthz', version: { jsonPointer: '/build/version' }, timeoutSeconds: 60 },
+      health: { url: 'http://127.0.0.1:8090/healthz', version: { jsonPointer: '/build/version' }, timeoutSeconds: 60, soakSeconds: 120 },
       data: { paths: [], keep: 5 },
     })
     expect(parseAppDefinition(p.json)).toEqual(p.def)
@@ -71,7 +71,7 @@ describe('the definition upkeep app add proposes', () => {
   })
 
   test('what the options say wins over what is inferred', () => {
-    const p = propose([...HEALTH, ...BUILD, '--name', 'jots', '--layout', 'in-place', '--unit', 'cron.service', '--socket', 'cron.socket', '--health-version', 'none', '--github', 'acme/notes', '--data', 'data', '--data', '/var/lib/notes'], {
+    const p = propose([...HEALTH, ...BUILD, '--name', 'jots', '--layout', 'in-place', '--unit', 'cron.service', '--socket', 'cron.socket', '--health-version', 'none', '--github', 'acme/notes', '--data', 'data', '--data', '/var/lib/notes', '--soak', '0'], {
       foundProbe: { jsonPointer: '/build/version' },
     })
     expect(p.json).toMatchObject({
@@ -79,7 +79,7 @@ describe('the definition upkeep app add proposes', () => {
       source: { github: 'acme/notes' },
       build: { layout: 'in-place' },
       run: { units: ['cron.service'], sockets: ['cron.socket'] },
-      health: { version: null },
+      health: { version: null, soakSeconds: 0 },
       data: { paths: ['data', '/var/lib/notes'] },
     })
     expect(p.def.data.paths).toEqual(['/srv/notes/data', '/var/lib/notes'])

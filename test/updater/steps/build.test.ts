@@ -39,13 +39,13 @@ describe('the build step’s release manifest', () => {
     expect(await readReleaseManifest(built)).toMatchObject({ tag: 'v2.0.0', version: '2.0.0', commit, serverEntry: 'app.mjs', healthPath: '/healthz' })
   })
 
-  test('a build that writes its own keeps it as written', async () => {
+  test('a build that writes its own keeps it as written, with how it was installed added', async () => {
     const own = `import { execFileSync } from 'node:child_process'
 const commit = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()
 writeFileSync(out + '/upkeep-release.json', JSON.stringify({ tag: 'v2.0.0', version: '2.0.0+own', commit, serverEntry: 'app.mjs', healthPath: '/own-health', builtAt: '2001-02-03T04:05:06.000Z' }))`
     const commit = await release('v2.0.0', own)
     const built = await buildRelease(paths, 'v2.0.0')
-    expect(await readReleaseManifest(built)).toEqual({ tag: 'v2.0.0', version: '2.0.0+own', commit, serverEntry: 'app.mjs', healthPath: '/own-health', builtAt: '2001-02-03T04:05:06.000Z' })
+    expect(await readReleaseManifest(built)).toEqual({ tag: 'v2.0.0', version: '2.0.0+own', commit, serverEntry: 'app.mjs', healthPath: '/own-health', builtAt: '2001-02-03T04:05:06.000Z', installedFrom: { kind: 'source', tag: { signed: false } } })
   })
 
   test('a build whose manifest names another commit fails with BUILD_FAILED and leaves no release', async () => {
