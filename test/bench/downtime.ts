@@ -108,7 +108,7 @@ try {
   const node = (await sb.execOk('sh', ['-c', 'command -v node'])).trim()
   await sb.writeFile(
     '/etc/systemd/system/upkeep-plain.service',
-    `[Unit]\nDescription=Upkeep without its socket (bench)\n\n[Service]\nUser=upkeep\nExecStart=${node} /opt/upkeep/current/upkeep.mjs serve\nEnvironment=PORT=${plainPort} HOST=127.0.0.1 DATA_DIR=/var/lib/upkeep-plain UPKEEP_SERVICE_MANAGER=systemd UPKEEP_ADMIN_PASSWORD=${PASSWORD.replaceAll(' ', '-')}\n`,
+    `[Unit]\nDescription=Upkeep without its socket (bench)\n# Ten restarts in a row are the point here, not a start loop to stop.\nStartLimitIntervalSec=0\n\n[Service]\nUser=upkeep\nExecStart=${node} /opt/upkeep/current/upkeep.mjs serve\nEnvironment=PORT=${plainPort} HOST=127.0.0.1 DATA_DIR=/var/lib/upkeep-plain UPKEEP_SERVICE_MANAGER=systemd UPKEEP_ADMIN_PASSWORD=${PASSWORD.replaceAll(' ', '-')}\n`,
   )
   await sb.execOk('systemctl', ['daemon-reload'])
   await sb.execOk('systemctl', ['start', 'upkeep-plain.service'])
