@@ -129,6 +129,9 @@ try {
   const tilePort = await freePort()
   const tile = await hostTileServer(box, tilePort)
   await defineApps(box, [tile])
+  // Restarts in a row are the point here, not a start loop for systemd to stop.
+  await sb.writeFile('/etc/systemd/system/tileserver.service.d/bench.conf', '[Unit]\nStartLimitIntervalSec=0\n')
+  await sb.execOk('systemctl', ['daemon-reload'])
   await sb.execOk('systemctl', ['start', 'tileserver.service'])
   await waitForTile(tilePort)
   const tileLoop = startClientLoop(tilePort, { workers: CLIENTS, path: '/health' })

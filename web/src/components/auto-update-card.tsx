@@ -2,7 +2,7 @@ import { useEffect, useState } from 'hono/jsx/dom'
 import { ApiError, call, client } from '../api'
 import { capitalise } from '../lib/error-text'
 import { formatDate, timeUntil } from '../lib/time'
-import { Hint } from './hint'
+import { FormMessage, type FormMessageValue } from './form-message'
 
 // "Automatic updates" of one app: its policy (which releases install themselves, when, how old),
 // the pause switches, its webhooks with "Send test", and why an available release has not
@@ -29,7 +29,7 @@ const MODES: { value: Mode; label: string }[] = [
 ]
 const PRESETS = ['json', 'ntfy', 'gotify', 'discord', 'slack'] as const
 
-type Message = { kind: 'ok' | 'error'; text: string; hint?: string }
+type Message = FormMessageValue
 const messageOf = (err: unknown): Message => (err instanceof ApiError ? { kind: 'error', text: err.message, ...(err.hint ? { hint: err.hint } : {}) } : { kind: 'error', text: String(err) })
 
 export interface AutoUpdateCardProps {
@@ -245,16 +245,7 @@ export function AutoUpdateCard({ app, now }: AutoUpdateCardProps) {
           <input type="checkbox" data-testid="auto-paused" checked={paused} onChange={(e: Event) => setPaused((e.target as HTMLInputElement).checked)} />
           Pause automatic updates of this app
         </label>
-        {message ? (
-          <div class={`notice ${message.kind}`} role={message.kind === 'ok' ? 'status' : 'alert'} data-testid="auto-message">
-            {capitalise(message.text)}
-            {message.hint ? (
-              <div>
-                <Hint hint={message.hint} page="software-updates" />
-              </div>
-            ) : null}
-          </div>
-        ) : null}
+        <FormMessage message={message} testId="auto-message" />
         <div>
           <button type="submit" disabled={saving || !view}>
             {saving ? 'Saving…' : 'Save update policy'}

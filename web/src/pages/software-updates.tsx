@@ -2,6 +2,7 @@ import { useEffect, useState } from 'hono/jsx/dom'
 import { api, ApiError, appApi, type HistoryEntries, type SettingsView, type UpdatesStatus } from '../api'
 import { AutoUpdateCard } from '../components/auto-update-card'
 import { ConfirmDialog } from '../components/confirm-dialog'
+import { FormMessage, type FormMessageValue } from '../components/form-message'
 import { Hint } from '../components/hint'
 import { RunPanel } from '../components/run-panel'
 import { isUpToDate } from '../lib/app-state'
@@ -387,7 +388,7 @@ function SourceCard({ status, onSaved }: { status: UpdatesStatus | undefined; on
   const [repo, setRepo] = useState('')
   const [channel, setChannel] = useState<'stable' | 'prerelease'>('stable')
   const [checkEnabled, setCheckEnabled] = useState(true)
-  const [message, setMessage] = useState<{ kind: 'ok' | 'error'; text: string; hint?: string } | null>(null)
+  const [message, setMessage] = useState<FormMessageValue | null>(null)
   const [saving, setSaving] = useState(false)
 
   useEffect(() => {
@@ -467,16 +468,7 @@ function SourceCard({ status, onSaved }: { status: UpdatesStatus | undefined; on
           <input type="checkbox" checked={checkEnabled} onChange={(e: Event) => setCheckEnabled((e.target as HTMLInputElement).checked)} />
           Check for updates automatically (every 30 minutes at most)
         </label>
-        {message ? (
-          <div class={`notice ${message.kind === 'ok' ? 'ok' : 'error'}`} role={message.kind === 'ok' ? 'status' : 'alert'}>
-            {capitalise(message.text)}
-            {message.hint ? (
-              <div>
-                <Hint hint={message.hint} page="software-updates" />
-              </div>
-            ) : null}
-          </div>
-        ) : null}
+        <FormMessage message={message} />
         <div>
           <button type="submit" disabled={saving || !settings}>
             {saving ? 'Saving…' : 'Save source settings'}
