@@ -105,7 +105,7 @@ const WRONG: [string[], RegExp, RegExp][] = [
   // The internal commands.
   [['apply-request', 'extra'], /^upkeep apply-request: Unexpected argument 'extra'/m, /^Usage: upkeep apply-request$/m],
   [['apply-request', '--now'], /^upkeep apply-request: Unknown option '--now'$/m, /^Usage: upkeep apply-request$/m],
-  [['take-requests', '-x'], /^upkeep take-requests: Unknown option '-x'$/m, /^Usage: upkeep take-requests$/m],
+  [['take-requests', '-x'], /^upkeep take-requests: Unknown option '-x'$/m, /^Usage: upkeep take-requests \[--skip APP\]…$/m],
   [['worker'], /^upkeep worker: worker: unknown command ""/m, /^Usage: upkeep --app NAME worker /m],
   [['worker', 'bogus'], /^upkeep worker: worker: unknown command "bogus" \(update, rollback, recover, check\)$/m, /^Usage: upkeep --app NAME worker /m],
   [['worker', 'update', '1.2'], /^upkeep worker: "v1\.2" is not a release tag/m, /^Usage: upkeep --app NAME worker /m],

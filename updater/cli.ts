@@ -165,7 +165,7 @@ const COMMANDS: Record<string, Command> = {
   },
   'take-requests': {
     summary: 'internal: print the pending update requests as JSON and remove them',
-    usage: 'upkeep take-requests',
+    usage: 'upkeep take-requests [--skip APP]…',
     internal: true,
     run: async (_app, args) => (await import('./commands/updates')).takeRequestsCommand(args),
   },

@@ -15,9 +15,10 @@ export type TakenAppRequest = { app: string; ok: true; request: UpdateRequest } 
  * Takes the pending update requests: Upkeep's own `update-request.json` and `requests/<app>.json`
  * for the other apps. Run as the owner of the data dir (the server's user), never as root: the
  * server can plant anything there. A request of an app whose update is running stays where it is
- * (the next run takes it), so it is not lost.
+ * (the next run takes it), so it is not lost; so does one of an app in `skip` (its worker is
+ * starting, before it holds the lock).
  */
-export async function takeRequests(config: Config, registry: Registry): Promise<TakenAppRequest[]> {
+export async function takeRequests(config: Config, registry: Registry, skip: ReadonlySet<string> = new Set()): Promise<TakenAppRequest[]> {
   const manager = createManagerPaths(config)
   const candidates: { app: string; file: string }[] = [{ app: UPKEEP_APP, file: path.join(config.dataDir, 'update-request.json') }]
   for (const name of await readdir(manager.requestsDir).catch(() => [] as string[])) {
@@ -39,7 +40,7 @@ export async function takeRequests(config: Config, registry: Registry): Promise<
       if (taken) out.push({ app: c.app, ok: false, error: err instanceof UpdateError ? { code: err.code, message: err.message } : { code: 'BAD_REQUEST', message: String(err) } })
       continue
     }
-    if (await isLockHeld(createAppPaths(def, manager))) continue
+    if (skip.has(c.app) || (await isLockHeld(createAppPaths(def, manager)))) continue
     const taken = await takeUpdateRequest(c.file)
     if (!taken) continue
     out.push(taken.ok ? { app: c.app, ok: true, request: taken.request } : { app: c.app, ok: false, error: { code: taken.error.code, message: taken.error.message } })

@@ -112,10 +112,10 @@ const REQUEST_POLL_MS = 5000
  * The requests, taken by the owner of the data dir (the server's user): root never opens a path
  * the server can write. Run as that user already (or without systemd), taken in this process.
  */
-async function takeAsDataOwner(config: Config, registry: Registry): Promise<TakenAppRequest[]> {
+async function takeAsDataOwner(config: Config, registry: Registry, skip: ReadonlySet<string>): Promise<TakenAppRequest[]> {
   const owner = await ownerOf(config.dataDir).catch(() => undefined)
-  if (!isRoot() || !owner || owner.uid === 0) return takeRequests(config, registry)
-  const child = spawn(process.execPath, [process.argv[1]!, 'take-requests'], {
+  if (!isRoot() || !owner || owner.uid === 0) return takeRequests(config, registry, skip)
+  const child = spawn(process.execPath, [process.argv[1]!, 'take-requests', ...[...skip].flatMap((app) => ['--skip', app])], {
     env: { ...process.env, HOME: owner.home || '/', USER: owner.name },
     uid: owner.uid,
     gid: owner.gid,
@@ -130,9 +130,9 @@ async function takeAsDataOwner(config: Config, registry: Registry): Promise<Take
 
 /** `upkeep take-requests` (internal): prints the taken requests as JSON, for apply-request run as root. */
 export async function takeRequestsCommand(args: string[]): Promise<number> {
-  parseOptions(args, {})
+  const { values } = parseOptions(args, { skip: { type: 'string', multiple: true } })
   const config = loadConfigOrExit(process.env, import.meta.url)
-  print(JSON.stringify(await takeRequests(config, createRegistry(config))))
+  print(JSON.stringify(await takeRequests(config, createRegistry(config), new Set(values.skip ?? []))))
   return EXIT.ok
 }
 
@@ -155,13 +155,15 @@ async function applyRequests(config: Config, registry: Registry, log: Logger): P
   let handled = 0
   let code: number = EXIT.ok
   const running = new Set<Promise<void>>()
+  // The apps whose worker runs now: their next request waits for it (it could not take the lock).
+  const busy = new Set<string>()
   const manager = createManagerPaths(config)
   const requests = watchRequests(manager.dataDir, manager.requestsDir)
   try {
     // Each app's update starts as soon as its request is taken, while others run: one that
     // arrives meanwhile wakes this loop; one for an app still updating waits for that update.
     for (;;) {
-      const taken = await takeAsDataOwner(config, registry)
+      const taken = await takeAsDataOwner(config, registry, busy)
       handled += taken.length
       for (const t of taken) {
         // Data from an internet-facing process: rejected whole, never passed on.
@@ -170,9 +172,12 @@ async function applyRequests(config: Config, registry: Registry, log: Logger): P
           code = EXIT.failed
           continue
         }
-        const job: Promise<void> = startRequested(config, registry, t.app, t.request, log).then((c) => {
+        const app = t.app
+        busy.add(app)
+        const job: Promise<void> = startRequested(config, registry, app, t.request, log).then((c) => {
           if (c !== EXIT.ok) code = EXIT.failed
           running.delete(job)
+          busy.delete(app)
         })
         running.add(job)
       }
