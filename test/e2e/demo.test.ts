@@ -136,7 +136,7 @@ describe.each([
 
   test('prints where it runs, the address, the password and what to click; the sample app serves 1.0.0', async () => {
     expect(output).toContain('[3/4] Installing sample 1.0.0 with Upkeep\'s updater: upkeep --app sample update v1.0.0 --force')
-    expect(output).toMatch(/✓ health .*\n.*✓ commit/)
+    expect(output).toMatch(/✓ health .*\n.*✓ soak .*\n.*✓ commit/)
     expect(output).toContain('1. Sign in, then Apps → sample.')
     expect(output).toContain(`(also in ${printed.dir}/admin-password.txt)`)
     expect((await readFile(path.join(printed.dir, 'admin-password.txt'), 'utf8')).trim()).toBe(printed.password)

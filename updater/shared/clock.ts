@@ -9,14 +9,15 @@ export const systemClock: Clock = {
   now: () => new Date(),
   sleep: (ms, signal) =>
     new Promise((resolve) => {
-      const t = setTimeout(resolve, ms)
-      signal?.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(t)
-          resolve()
-        },
-        { once: true },
-      )
+      // The listener goes when the timer fires: a long soak sleeps hundreds of times on one signal.
+      const onAbort = () => {
+        clearTimeout(t)
+        resolve()
+      }
+      const t = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort)
+        resolve()
+      }, ms)
+      signal?.addEventListener('abort', onAbort, { once: true })
     }),
 }
