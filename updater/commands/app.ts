@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline/promises'
 import type { AppDefinition } from '../shared/apps/definition'
 import { createRegistry, type AppEntry, type Registry } from '../shared/apps/registry'
 import type { Config } from '../shared/config'
@@ -21,7 +20,7 @@ import { listServiceUnits, pathsInto, showUnits, type UnitInfo } from '../adopt/
 import { adoptUnitEnvironment } from './unit-environment'
 import { findVersionProbe, sampleHealth } from '../adopt/version-probe'
 import { print } from '../console-status'
-import { EXIT, fail, parseOptions, UsageError } from './common'
+import { confirm, EXIT, fail, parseOptions, UsageError } from './common'
 
 // `upkeep app add|check|list|show|remove`: adopting an app that already runs on this host, and
 // looking after the definitions. Root's part is small and announced: the definition, the app's
@@ -38,15 +37,6 @@ const SYSTEMD_DIR = '/etc/systemd/system'
 async function appConfig(_run: RunCommand): Promise<Config> {
   adoptUnitEnvironment()
   return loadConfigOrExit(process.env, import.meta.url)
-}
-
-async function confirm(question: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stdout })
-  try {
-    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim())
-  } finally {
-    rl.close()
-  }
 }
 
 function verifyRoot(what: string): void {

@@ -1,3 +1,4 @@
+import { createInterface } from 'node:readline/promises'
 import { chmod, copyFile, mkdir, rename } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -138,4 +139,14 @@ export async function runFromCopy(config: Config, argv: string[]): Promise<numbe
 export async function dispatch(ctx: CommandContext, args: string[], inProcess: (args: string[]) => Promise<number>): Promise<number> {
   if (!isRoot() && ctx.config.serviceManager === 'process') return inProcess(args)
   return runWorker({ config: ctx.config, app: ctx.app, args, log: ctx.log, copiesDir: currentCopiesDir(ctx.config), mirrorSignal: true })
+}
+
+/** Asks a yes/no question on the terminal; anything but y or yes is no. */
+export async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout })
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim())
+  } finally {
+    rl.close()
+  }
 }

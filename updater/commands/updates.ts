@@ -154,16 +154,15 @@ export async function applyRequestCommand(args: string[]): Promise<number> {
 async function applyRequests(config: Config, registry: Registry, log: Logger): Promise<number> {
   let handled = 0
   let code: number = EXIT.ok
-  const running = new Set<Promise<void>>()
-  // The apps whose worker runs now: their next request waits for it (it could not take the lock).
-  const busy = new Set<string>()
+  // The worker running for each app: that app's next request waits for it (it could not take the lock).
+  const running = new Map<string, Promise<void>>()
   const manager = createManagerPaths(config)
   const requests = watchRequests(manager.dataDir, manager.requestsDir)
   try {
     // Each app's update starts as soon as its request is taken, while others run: one that
     // arrives meanwhile wakes this loop; one for an app still updating waits for that update.
     for (;;) {
-      const taken = await takeAsDataOwner(config, registry, busy)
+      const taken = await takeAsDataOwner(config, registry, new Set(running.keys()))
       handled += taken.length
       for (const t of taken) {
         // Data from an internet-facing process: rejected whole, never passed on.
@@ -173,16 +172,16 @@ async function applyRequests(config: Config, registry: Registry, log: Logger): P
           continue
         }
         const app = t.app
-        busy.add(app)
-        const job: Promise<void> = startRequested(config, registry, app, t.request, log).then((c) => {
-          if (c !== EXIT.ok) code = EXIT.failed
-          running.delete(job)
-          busy.delete(app)
-        })
-        running.add(job)
+        running.set(
+          app,
+          startRequested(config, registry, app, t.request, log).then((c) => {
+            if (c !== EXIT.ok) code = EXIT.failed
+            running.delete(app)
+          }),
+        )
       }
       if (!running.size) break
-      await Promise.race([...running, requests.next(REQUEST_POLL_MS)])
+      await Promise.race([...running.values(), requests.next(REQUEST_POLL_MS)])
     }
   } finally {
     requests.close()
@@ -194,7 +193,7 @@ async function applyRequests(config: Config, registry: Registry, log: Logger): P
   const withState = []
   for (const name of names) {
     const app = await registry.get(name)
-    if (await stat(createAppPaths(app, createManagerPaths(config)).stateDir).then(() => true, () => false)) withState.push(name)
+    if (await stat(createAppPaths(app, manager).stateDir).then(() => true, () => false)) withState.push(name)
   }
   return recoverApps(config, registry, withState, ['recover', '--quiet'], log)
 }

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process'
 import { stat } from 'node:fs/promises'
-import { createInterface } from 'node:readline/promises'
 import { fileURLToPath } from 'node:url'
 import { UpdateError, isUpdateError } from '../shared/errors'
 import { isUnfinished, readJournal, type Journal } from '../shared/journal'
@@ -11,7 +10,7 @@ import { createAppPaths, createManagerPaths, UPKEEP_APP } from '../shared/paths'
 import { headline, print } from '../console-status'
 import { recordUnstarted, recover, runUpdate, type RunDeps, type RunResult } from '../run'
 import { createWorkerDeps } from '../worker/deps'
-import { copyPath, EXIT, fail, interruptSignal, parseOptions, UsageError, type CommandContext } from './common'
+import { confirm, copyPath, EXIT, fail, interruptSignal, parseOptions, UsageError, type CommandContext } from './common'
 
 // The part of every update that runs as the app's own user: `upkeep --app NAME worker …`, started
 // by the broker (root under systemd, or the CLI), or called in-process when no user switch is needed.
@@ -34,15 +33,6 @@ export async function latestTag(deps: RunDeps): Promise<string> {
   const latest = tags.sort((a, b) => compareVersions(b, a))[0]
   if (!latest) throw new UpdateError('NO_RELEASE', 'the remote has no release tags', { hint: 'Name the version: upkeep update v1.2.3' })
   return latest
-}
-
-async function confirm(question: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stdout })
-  try {
-    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim())
-  } finally {
-    rl.close()
-  }
 }
 
 /** The updater version whose copy started an unfinished update (Upkeep's own journals once named it only by `from`). */

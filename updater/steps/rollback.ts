@@ -67,7 +67,6 @@ export async function rollBack(ctx: StepContext, mode: RecoveryMode): Promise<{ 
       j.dataAside = aside
       await ctx.save()
       await restoreBackup({ archive: j.backup.path, roots, asideDir: aside, exec: ctx.exec, onWarning: (message) => void ctx.emit({ type: 'log', level: 'warn', step: 'rollback', message }) }).catch((err: unknown) => {
-        if (err instanceof UpdateError && err.code === 'ROLLBACK_FAILED') throw err
         // The app stays stopped: the previous version must not run on data it may not understand.
         throw new UpdateError('ROLLBACK_FAILED', `rolled back the code to ${j.from.version}, but could not restore its data from ${j.backup!.path}: ${err instanceof Error ? err.message : String(err)}; the app stays stopped`, {
           step: 'rollback',
