@@ -107,6 +107,7 @@ export const REQUEST_INTERVAL_MS = 2500
 
 /** While updates run, requests are looked for again at least this often (inotify wakes it sooner). */
 const REQUEST_POLL_MS = 5000
+const MIN_TAKE_INTERVAL_MS = 1000
 
 /**
  * The requests, taken by the owner of the data dir (the server's user): root never opens a path
@@ -158,10 +159,14 @@ async function applyRequests(config: Config, registry: Registry, log: Logger): P
   const running = new Map<string, Promise<void>>()
   const manager = createManagerPaths(config)
   const requests = watchRequests(manager.dataDir, manager.requestsDir)
+  let lastTake = 0
   try {
     // Each app's update starts as soon as its request is taken, while others run: one that
     // arrives meanwhile wakes this loop; one for an app still updating waits for that update.
     for (;;) {
+      // A server flooding request files wakes this often at most (each take spawns a process).
+      await new Promise((r) => setTimeout(r, lastTake + MIN_TAKE_INTERVAL_MS - Date.now()))
+      lastTake = Date.now()
       const taken = await takeAsDataOwner(config, registry, new Set(running.keys()))
       handled += taken.length
       for (const t of taken) {
