@@ -9,6 +9,7 @@ import { errorHandler } from '../errors'
 import type { AppsService } from '../services/apps'
 import { requestedTag } from '../services/apply-version'
 import { createStatusFeeds, type StatusFeeds } from '../services/status-feed'
+import { createTurns } from '../services/turns'
 import type { UpdateLauncher } from '../services/update-launcher'
 import { createUpdateRequester } from '../services/update-requests'
 
@@ -42,6 +43,9 @@ export function appOf(c: Context): string {
   return c.req.param('app') ?? UPKEEP_APP
 }
 
+/** Event-stream chunks (64 KiB each at most) written per turn of the event loop, over all streams. */
+const STREAM_CHUNKS_PER_TURN = 4
+
 /**
  * The update runs of an app, as the UI sees them: ask for one, watch it live, read past ones.
  * The server only reads the updater's files; the request is the one file it writes.
@@ -52,6 +56,7 @@ export function updateRunRoutes(deps: UpdateRunDeps) {
   // One listener ends every stream when the server drains (not one per stream).
   deps.shutdown?.addEventListener('abort', () => statusFeeds.close(), { once: true })
   const requester = createUpdateRequester(deps)
+  const turns = createTurns(STREAM_CHUNKS_PER_TURN)
 
   return new Hono()
     .post('/apply', async (c) => {
@@ -86,6 +91,8 @@ export function updateRunRoutes(deps: UpdateRunDeps) {
             for (let chunk = events.takeSse(); chunk; chunk = events.takeSse()) {
               await stream.write(chunk)
               lastWrite = Date.now()
+              // Streams replaying a long log take turns with each other and every other request.
+              await turns.next()
             }
             if (Date.now() - lastWrite >= heartbeatMs) {
               await stream.write(': keep-alive\n\n')

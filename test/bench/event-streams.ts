@@ -3,9 +3,10 @@
 // file of about 1.6 MB keeps growing by 5 events a second (an update's build log), `N` (default
 // 200) browsers follow /api/updates/events, and /api/health is asked every 100 ms. Every interval
 // it prints the server's RSS and heap (reported by the server itself) and health's latency.
-// Default 60 s; `--hours 1` is the full run. Targets: memory flat (growing with the file only,
-// not with time or streams), health p99 under 10 ms.
-import { appendFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+// Default 60 s; `--hours 1` is the full run. At the end the next update replaces the status file,
+// and the server's memory is taken once more. Targets: memory flat (growing with the file only,
+// not with time or streams: back down once the file is replaced), health p99 under 10 ms.
+import { appendFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import os, { tmpdir } from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
@@ -122,6 +123,14 @@ const writer = (async () => {
 // Each interval the server collects garbage and reports its memory; health is not asked meanwhile
 // (a forced full GC is the benchmark's pause, not the server's).
 const rows: { t: number; rss: number; heap: number }[] = []
+const measureMemory = async () => {
+  const pausedNow = probeSays('paused')
+  probe.postMessage('pause')
+  await pausedNow
+  const m = await server.measureMemory()
+  probe.postMessage('resume')
+  return m
+}
 /** The server's CPU time so far, in seconds (utime + stime from /proc). */
 const cpuSeconds = async () => {
   const fields = (await readFile(`/proc/${server.pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')
@@ -137,11 +146,7 @@ while (performance.now() - start < seconds * 1000) {
   const cpu = (100 * (cpuNow - cpuBefore)) / ((performance.now() - cpuAt) / 1000)
   const intervalHealth = await takeSamples()
   allHealth.push(...intervalHealth)
-  const pausedNow = probeSays('paused')
-  probe.postMessage('pause')
-  await pausedNow
-  const m = await server.measureMemory()
-  probe.postMessage('resume')
+  const m = await measureMemory()
   cpuBefore = await cpuSeconds()
   cpuAt = performance.now()
   const t = Math.round((performance.now() - start) / 1000)
@@ -152,9 +157,19 @@ while (performance.now() - start < seconds * 1000) {
 }
 
 writing = false
+await writer
+
+// The update ends and the next one starts: the updater renames its new status file into place.
+// What the server held of the old file must go with it, whatever the time the streams stayed open.
+const next = event({ type: 'update-started', kind: 'update', from: { version: '1.1.0' }, to: { version: '1.2.0', tag: 'v1.2.0' }, steps: ['preflight'] })
+await writeFile(`${statusFile}.next`, next)
+await rename(`${statusFile}.next`, statusFile)
+while (!caughtUp()) await sleep(100)
+const afterNext = await measureMemory()
+
 const stopped = probeSays('stopped')
 probe.postMessage('stop')
-await Promise.all([writer, stopped])
+await stopped
 await probe.terminate()
 const open = streamsOpen.count
 aborts.abort()
@@ -169,4 +184,5 @@ line(`health over the run: ${latencySummary(allHealth)} (target p99 < 10 ms: ${p
 if (first && last) {
   line(`memory from the first to the last interval: RSS ${mb(first.rss)} → ${mb(last.rss)}, heap ${mb(first.heap)} → ${mb(last.heap)} (${mb((last.heap - first.heap) / hours)}/hour heap)`)
 }
+if (first) line(`after the next update replaced the status file (${next.length} bytes), all streams caught up: RSS ${mb(afterNext.rss)}, heap ${mb(afterNext.heapUsed)} (first interval: heap ${mb(first.heap)})`)
 line(`streams open until the end: ${open} of ${STREAMS}; events appended during the run: ${written}, each delivered to every stream (none behind at the last interval means all were)`)
