@@ -88,11 +88,14 @@ export function updateRunRoutes(deps: UpdateRunDeps) {
           // Tell EventSource to reconnect fast: the server itself restarts during an update.
           await stream.writeSSE({ data: '', event: 'ready', retry: 1000 })
           while (!events.closed) {
-            for (let chunk = events.takeSse(); chunk; chunk = events.takeSse()) {
+            // Each chunk waits its turn: a write that fits the socket's buffer gives the event loop
+            // none, and 200 streams woken at once, or replaying a long log, would hold every request.
+            for (;;) {
+              await turns.next()
+              const chunk = events.takeSse()
+              if (!chunk) break
               await stream.write(chunk)
               lastWrite = Date.now()
-              // Streams replaying a long log take turns with each other and every other request.
-              await turns.next()
             }
             if (Date.now() - lastWrite >= heartbeatMs) {
               await stream.write(': keep-alive\n\n')

@@ -20,8 +20,8 @@ export interface StatusSubscription {
   take(): FeedEvent[]
   /**
    * The next events as Server-Sent Events text, about `maxBytes` of them at most (framed as hono's
-   * `writeSSE` frames one: `data:` then `id:`); '' when there is none. A stream writes once per
-   * wake-up, and holds no more than one such chunk while the client reads it.
+   * `writeSSE` frames one: `data:` then `id:`); '' when there is none. A stream takes a chunk when
+   * it writes, and holds no more than one while the client reads it.
    */
   takeSse(maxBytes?: number): string
   /** Resolves when there is something to take, after `timeoutMs`, or once closed. */
@@ -60,7 +60,6 @@ export interface StatusFeedOptions {
 const DEFAULT_POLL_MS = 1000
 const DEFAULT_MAX_BYTES = 64 << 20
 const CHUNK_BYTES = 1 << 20
-const WAKE_SLICE = 20
 
 export function createStatusFeeds(opts: StatusFeedOptions): StatusFeeds {
   const feeds = new Map<string, ReturnType<typeof createFeed>>()
@@ -159,17 +158,8 @@ function createFeed(file: string, opts: StatusFeedOptions) {
     }
   }
 
-  /**
-   * Wakes the subscribers a slice at a time, a turn of the event loop apart: each woken stream
-   * writes at once, and 200 of them in one go would hold other requests up for that long.
-   */
   function wakeAll() {
-    const woken = [...subs]
-    const slice = (from: number) => {
-      for (const s of woken.slice(from, from + WAKE_SLICE)) s.wake?.()
-      if (from + WAKE_SLICE < woken.length) setImmediate(slice, from + WAKE_SLICE)
-    }
-    slice(0)
+    for (const s of subs) s.wake?.()
   }
 
   /** Reads what is new; calls arriving meanwhile are folded into one more read after it. */

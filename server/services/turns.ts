@@ -1,8 +1,7 @@
 /**
  * Takes turns of the event loop: at most `perTurn` callers go on per turn, in the order they
- * asked. A write that fits a socket's buffer needs no turn of its own, so 200 event streams
- * replaying a long log would each keep the loop for as long as their replay takes; through this,
- * every other request is read between a few streams' chunks.
+ * asked. Event streams write through it: 200 of them woken by one event, or replaying a long
+ * log, then share the loop with every other request a few chunks at a time.
  */
 export interface Turns {
   /** Resolves on a later turn of the event loop, when it is this caller's go. */
