@@ -421,8 +421,8 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex')
 }
 
-/** Moves every entry of `dir` that is data (not excluded) into `to`. */
-async function moveData(dir: string, to: string, exclude: readonly string[]): Promise<void> {
+/** Moves every entry of `dir` that is data (not excluded) into `to`; `moved` gets each name as it goes. */
+async function moveData(dir: string, to: string, exclude: readonly string[], moved: string[]): Promise<void> {
   let names: string[]
   try {
     names = await readdir(dir)
@@ -434,6 +434,7 @@ async function moveData(dir: string, to: string, exclude: readonly string[]): Pr
     if (isExcluded(name, exclude)) continue
     await mkdir(to, { recursive: true })
     await rename(path.join(dir, name), path.join(to, name))
+    moved.push(name)
   }
 }
 
@@ -454,7 +455,8 @@ async function moveAcross(from: string, to: string, exec: Exec): Promise<void> {
  * move is a rename(2) even when the backups live on another disk): extracts the root's part of the
  * archive with plain `tar` into `<root>/.restore-<id>/`, moves what the root holds now into
  * `.restore-<id>/.aside/`, moves the restored entries in, then the old ones to `asideDir/<prefix>`
- * (never deleted). Runs as the app's user, like everything else it touches.
+ * (never deleted). A failure halfway puts the root back as it was. Runs as the app's user, like
+ * everything else it touches.
  */
 export async function restoreBackup(o: { archive: string; roots: readonly DataRoot[]; asideDir: string; exec: Exec; onWarning?: (message: string) => void }): Promise<void> {
   const id = path.basename(o.asideDir)
@@ -466,12 +468,19 @@ export async function restoreBackup(o: { archive: string; roots: readonly DataRo
     await o.exec('tar', ['-xzf', o.archive, '-C', work, ...(root.prefix ? ['--', root.prefix] : [])], { cwd: work })
     const restored = root.prefix ? path.join(work, root.prefix) : work
     const held = path.join(work, '.aside')
-    await moveData(root.abs, held, root.exclude)
-    // Entries of the restore itself are data, whatever the exclusions (they were not archived).
-    for (const name of await readdir(restored)) {
-      if (restored === work && name === '.aside') continue
-      if (root.prefix && restored.startsWith(path.join(work, name) + path.sep)) continue
-      await rename(path.join(restored, name), path.join(root.abs, name))
+    const movedAside: string[] = []
+    const movedIn: string[] = []
+    try {
+      await moveData(root.abs, held, root.exclude, movedAside)
+      // Entries of the restore itself are data, whatever the exclusions (they were not archived).
+      for (const name of await readdir(restored)) {
+        if (restored === work && name === '.aside') continue
+        if (root.prefix && restored.startsWith(path.join(work, name) + path.sep)) continue
+        await rename(path.join(restored, name), path.join(root.abs, name))
+        movedIn.push(name)
+      }
+    } catch (err) {
+      throw await undoRestore({ root: root.abs, restored, held, work, movedIn, movedAside, err })
     }
     if (await stat(held).then(() => true, () => false)) {
       try {
@@ -486,6 +495,31 @@ export async function restoreBackup(o: { archive: string; roots: readonly DataRo
     await rm(work, { recursive: true, force: true })
     await fsyncDir(root.abs)
   }
+}
+
+/**
+ * A restore that failed halfway puts the root back as it was (the failed version's data, every
+ * entry in its place), so nothing is left in a working folder an operator would have to find.
+ * Returns the error to throw: the original one, saying where entries remain if some could not go back.
+ */
+async function undoRestore(u: { root: string; restored: string; held: string; work: string; movedIn: string[]; movedAside: string[]; err: unknown }): Promise<Error> {
+  const stuck = { in: [] as string[], aside: [] as string[] }
+  const back = async (from: string, to: string, name: string, list: string[]) => {
+    try {
+      await rename(path.join(from, name), path.join(to, name))
+    } catch {
+      list.push(name)
+    }
+  }
+  for (const name of u.movedIn.reverse()) await back(u.root, u.restored, name, stuck.in)
+  for (const name of u.movedAside.reverse()) await back(u.held, u.root, name, stuck.aside)
+  const why = u.err instanceof Error ? u.err.message : String(u.err)
+  if (stuck.in.length || stuck.aside.length) {
+    const where = [stuck.in.length ? `${stuck.in.join(', ')} (from the backup) stayed in ${u.root}` : '', stuck.aside.length ? `${stuck.aside.join(', ')} (the failed version's) stayed in ${u.held}` : '']
+    return new Error(`${why}; could not undo all of it: ${where.filter(Boolean).join('; ')}`, { cause: u.err })
+  }
+  await rm(u.work, { recursive: true, force: true })
+  return new Error(`${why}; the data was left as the failed version had it`, { cause: u.err })
 }
 
 /** Keeps the newest `keep` backups of `app` (by the UTC stamp in their names) and their sidecar files. */

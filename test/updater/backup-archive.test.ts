@@ -166,6 +166,24 @@ describe('restore and change detection', () => {
     }
   })
 
+  test('a restore that fails halfway puts the data back as the failed version had it, with nothing left in a working folder', async () => {
+    // Archived with logs/, restored into a root whose logs/ is excluded (so it stays, non-empty):
+    // moving the backup's logs/ in fails after every data entry has been moved aside.
+    const whole: DataRoot[] = [{ abs: dataDir, prefix: '', exclude: [] }]
+    const r = await createBackup({ app: 'upkeep', roots: whole, backupDir, fromVersion: '1.0.0', updateId: 'u3', now: new Date(), exec })
+    await writeFile(path.join(dataDir, 'settings.json'), '{"theme":"migrated"}\n')
+    await writeFile(path.join(dataDir, 'new-table.json'), '[]')
+    const before = (await readdir(dataDir)).sort()
+    const aside = path.join(dir, 'rolled-back', 'u3-v1.1.0')
+    const failing: DataRoot[] = [{ abs: dataDir, prefix: '', exclude: ['logs/'] }]
+    await expect(restoreBackup({ archive: r.path, roots: failing, asideDir: aside, exec })).rejects.toThrow(/ENOTEMPTY.*the data was left as the failed version had it/)
+    expect((await readdir(dataDir)).sort()).toEqual(before)
+    expect(await readFile(path.join(dataDir, 'settings.json'), 'utf8')).toBe('{"theme":"migrated"}\n')
+    expect(await readFile(path.join(dataDir, 'new-table.json'), 'utf8')).toBe('[]')
+    expect((await stat(path.join(dataDir, 'uploads', 'deep', 'photo.bin'))).size).toBe(9 << 20)
+    await expect(stat(aside)).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+
   test('a touched file with the same content is not a change', async () => {
     const r = await backup()
     await utimes(path.join(dataDir, 'settings.json'), new Date(), new Date(Date.now() + 5000))
