@@ -132,10 +132,13 @@ describe('node .ci/packages.mjs and .ci/install-packages on this machine', () =>
     expect(r.stdout).toMatch(/apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \S/)
   })
 
-  test('the CI scripts pass shellcheck', async () => {
+  test('the CI scripts and the test launcher pass shellcheck', async () => {
     const shellcheck = ensureCommand('shellcheck', ['shellcheck'], { purpose: 'the CI scripts lint test' })
     const r = await run(shellcheck, ['--shell=bash', ...['.ci/run', '.ci/install-packages', '.ci/apt.sh'].map((f) => path.join(repoRoot, f))])
     expect(r.stdout + r.stderr).toBe('')
     expect(r.code).toBe(0)
+    const launcher = await run(shellcheck, ['--shell=sh', path.join(repoRoot, 'test/run.sh')])
+    expect(launcher.stdout + launcher.stderr).toBe('')
+    expect(launcher.code).toBe(0)
   })
 })
