@@ -19,7 +19,7 @@ if [ "$(id -u)" = 0 ] && [ -z "${UPKEEP_TEST_VIEW:-}" ] && ! reachable "$PWD"; t
   install -d -m 0755 /var/lib/upkeep-tests "$ALIAS"
   echo "npm test: nobody cannot reach $PWD; running from a view of it at $ALIAS (a bind mount only this run sees)" >&2
   # shellcheck disable=SC2016 # expanded by the inner sh, from its arguments
-  exec unshare --mount --propagation private -- env UPKEEP_TEST_VIEW=1 sh -c '
+  exec unshare --mount --propagation private -- env UPKEEP_TEST_VIEW="$PWD" sh -c '
     mount --bind "$1" "$2" && cd "$2" && shift 2 && exec sh test/run.sh "$@"' view "$PWD" "$ALIAS" "$@"
 fi
 

@@ -21,6 +21,7 @@ export default function checkoutReachable(): void {
   }
   const fix = above.length
     ? `${above.join(', ')} ${above.length > 1 ? 'are' : 'is'} closed to other users. npm test runs from a view of the checkout then; started another way, run: chmod o+x ${above.map((d) => `'${d}'`).join(' ')}`
-    : `the checkout itself is closed to other users (cloned with umask 077?). Run: chmod -R o+rX '${repoRoot}'`
+    : // test/run.sh names the checkout it made a view of.
+      `the checkout itself is closed to other users (cloned with umask 077?). Run: chmod -R o+rX '${process.env.UPKEEP_TEST_VIEW || repoRoot}'`
   throw new Error(`the tests run parts of Upkeep as the user ${OWNER.name}, who cannot read ${probe}: ${fix}`)
 }
