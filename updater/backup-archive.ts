@@ -460,6 +460,7 @@ async function moveAcross(from: string, to: string, exec: Exec): Promise<void> {
  */
 export async function restoreBackup(o: { archive: string; roots: readonly DataRoot[]; asideDir: string; exec: Exec; onWarning?: (message: string) => void }): Promise<void> {
   const id = path.basename(o.asideDir)
+  const done: string[] = []
   for (const root of o.roots) {
     await mkdir(root.abs, { recursive: true })
     const work = path.join(root.abs, `.restore-${id}`)
@@ -480,7 +481,7 @@ export async function restoreBackup(o: { archive: string; roots: readonly DataRo
         movedIn.push(name)
       }
     } catch (err) {
-      throw await undoRestore({ root: root.abs, restored, held, work, movedIn, movedAside, err })
+      throw await undoRestore({ root: root.abs, restored, held, work, movedIn, movedAside, done, err })
     }
     if (await stat(held).then(() => true, () => false)) {
       try {
@@ -494,6 +495,7 @@ export async function restoreBackup(o: { archive: string; roots: readonly DataRo
     }
     await rm(work, { recursive: true, force: true })
     await fsyncDir(root.abs)
+    done.push(root.abs)
   }
 }
 
@@ -502,7 +504,7 @@ export async function restoreBackup(o: { archive: string; roots: readonly DataRo
  * entry in its place), so nothing is left in a working folder an operator would have to find.
  * Returns the error to throw: the original one, saying where entries remain if some could not go back.
  */
-async function undoRestore(u: { root: string; restored: string; held: string; work: string; movedIn: string[]; movedAside: string[]; err: unknown }): Promise<Error> {
+async function undoRestore(u: { root: string; restored: string; held: string; work: string; movedIn: string[]; movedAside: string[]; done: string[]; err: unknown }): Promise<Error> {
   const stuck = { in: [] as string[], aside: [] as string[] }
   const back = async (from: string, to: string, name: string, list: string[]) => {
     try {
@@ -513,13 +515,14 @@ async function undoRestore(u: { root: string; restored: string; held: string; wo
   }
   for (const name of u.movedIn.reverse()) await back(u.root, u.restored, name, stuck.in)
   for (const name of u.movedAside.reverse()) await back(u.held, u.root, name, stuck.aside)
-  const why = u.err instanceof Error ? u.err.message : String(u.err)
+  const restoredAlready = u.done.length ? ` (${u.done.join(', ')} ${u.done.length > 1 ? 'were' : 'was'} restored already)` : ''
+  const why = `${u.err instanceof Error ? u.err.message : String(u.err)}${restoredAlready}`
   if (stuck.in.length || stuck.aside.length) {
     const where = [stuck.in.length ? `${stuck.in.join(', ')} (from the backup) stayed in ${u.root}` : '', stuck.aside.length ? `${stuck.aside.join(', ')} (the failed version's) stayed in ${u.held}` : '']
     return new Error(`${why}; could not undo all of it: ${where.filter(Boolean).join('; ')}`, { cause: u.err })
   }
   await rm(u.work, { recursive: true, force: true })
-  return new Error(`${why}; the data was left as the failed version had it`, { cause: u.err })
+  return new Error(`${why}; ${u.root} was left as the failed version had it`, { cause: u.err })
 }
 
 /** Keeps the newest `keep` backups of `app` (by the UTC stamp in their names) and their sidecar files. */
