@@ -184,6 +184,28 @@ describe('restore and change detection', () => {
     await expect(stat(aside)).rejects.toMatchObject({ code: 'ENOENT' })
   })
 
+  test('with two data paths, a failure in the second names the first as restored and leaves the second as it was', async () => {
+    const uploads = path.join(dir, 'uploads')
+    await mkdir(path.join(uploads, 'cache'), { recursive: true })
+    await writeFile(path.join(uploads, 'a.txt'), 'a1')
+    await writeFile(path.join(uploads, 'cache', 'c.bin'), 'c')
+    const two: DataRoot[] = [
+      { abs: dataDir, prefix: 'data', exclude: [] },
+      { abs: uploads, prefix: 'uploads', exclude: [] },
+    ]
+    const r = await createBackup({ app: 'notes', roots: two, backupDir, fromVersion: '1.0.0', updateId: 'u4', now: new Date(), exec })
+    await writeFile(path.join(dataDir, 'settings.json'), '{"theme":"migrated"}\n')
+    await writeFile(path.join(uploads, 'a.txt'), 'a2')
+    // uploads/cache/ excluded and non-empty: the backup's cache/ cannot move in.
+    const failing: DataRoot[] = [two[0]!, { ...two[1]!, exclude: ['cache/'] }]
+    const err = await restoreBackup({ archive: r.path, roots: failing, asideDir: path.join(dir, 'rolled-back', 'u4-v1.1.0'), exec }).catch((e: Error) => e)
+    expect(err).toBeInstanceOf(Error)
+    expect((err as Error).message).toContain(`(${dataDir} was restored already); ${uploads} was left as the failed version had it`)
+    expect(await readFile(path.join(dataDir, 'settings.json'), 'utf8')).toBe('{"theme":"dark"}\n')
+    expect(await readFile(path.join(uploads, 'a.txt'), 'utf8')).toBe('a2')
+    expect((await readdir(uploads)).sort()).toEqual(['a.txt', 'cache'])
+  })
+
   test('a touched file with the same content is not a change', async () => {
     const r = await backup()
     await utimes(path.join(dataDir, 'settings.json'), new Date(), new Date(Date.now() + 5000))
