@@ -505,24 +505,25 @@ export async function restoreBackup(o: { archive: string; roots: readonly DataRo
  * Returns the error to throw: the original one, saying where entries remain if some could not go back.
  */
 async function undoRestore(u: { root: string; restored: string; held: string; work: string; movedIn: string[]; movedAside: string[]; done: string[]; err: unknown }): Promise<Error> {
-  const stuck = { in: [] as string[], aside: [] as string[] }
-  const back = async (from: string, to: string, name: string, list: string[]) => {
-    try {
-      await rename(path.join(from, name), path.join(to, name))
-    } catch {
-      list.push(name)
-    }
-  }
-  for (const name of u.movedIn.reverse()) await back(u.root, u.restored, name, stuck.in)
-  for (const name of u.movedAside.reverse()) await back(u.held, u.root, name, stuck.aside)
+  const backupsLeft = await renameBack(u.movedIn, u.root, u.restored)
+  const failedLeft = await renameBack(u.movedAside, u.held, u.root)
   const restoredAlready = u.done.length ? ` (${u.done.join(', ')} ${u.done.length > 1 ? 'were' : 'was'} restored already)` : ''
   const why = `${u.err instanceof Error ? u.err.message : String(u.err)}${restoredAlready}`
-  if (stuck.in.length || stuck.aside.length) {
-    const where = [stuck.in.length ? `${stuck.in.join(', ')} (from the backup) stayed in ${u.root}` : '', stuck.aside.length ? `${stuck.aside.join(', ')} (the failed version's) stayed in ${u.held}` : '']
-    return new Error(`${why}; could not undo all of it: ${where.filter(Boolean).join('; ')}`, { cause: u.err })
-  }
+  const left: string[] = []
+  if (backupsLeft.length) left.push(`${backupsLeft.join(', ')} (from the backup) stayed in ${u.root}`)
+  if (failedLeft.length) left.push(`${failedLeft.join(', ')} (the failed version's) stayed in ${u.held}`)
+  if (left.length) return new Error(`${why}; could not undo all of it: ${left.join('; ')}`, { cause: u.err })
   await rm(u.work, { recursive: true, force: true })
   return new Error(`${why}; ${u.root} was left as the failed version had it`, { cause: u.err })
+}
+
+/** Renames each of `names` from `from` back to `to`, last moved first; returns those that stayed. */
+async function renameBack(names: readonly string[], from: string, to: string): Promise<string[]> {
+  const stayed: string[] = []
+  for (const name of [...names].reverse()) {
+    await rename(path.join(from, name), path.join(to, name)).catch(() => stayed.push(name))
+  }
+  return stayed
 }
 
 /** Keeps the newest `keep` backups of `app` (by the UTC stamp in their names) and their sidecar files. */
